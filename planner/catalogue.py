@@ -28,6 +28,8 @@ from planner.errors import PlannerError
 
 LEVELS = ("block", "5min", "10min", "15min")
 NAME_KEYS = ("name", "name:zh", "official_name")
+#: features carrying these keys never match by name (see :func:`classify`).
+TRANSPORT_KEYS = ("highway", "public_transport", "railway")
 _KEY = r"[A-Za-z_][\w:.\-]*"
 _CONDITION = re.compile(
     rf"^(?:!(?P<absent>{_KEY})|(?P<key>{_KEY})\s*(?P<op>!=|=|~)\s*(?P<value>.+))$")
@@ -81,7 +83,10 @@ class TagRule:
             elif op == "=" and value == "*":
                 conditions.append(Condition(key, "*"))
             else:
-                conditions.append(Condition(key, op, tuple(v.strip() for v in value.split("|"))))
+                values = tuple(v.strip() for v in value.split("|"))
+                if any(not v or re.search(r"[=~!]", v) for v in values):
+                    raise ValueError(f"cannot parse values in {part.strip()!r}")
+                conditions.append(Condition(key, op, values))
         return cls(text, tuple(conditions))
 
     @property
@@ -329,6 +334,11 @@ def classify(features: gpd.GeoDataFrame, catalogue: Catalogue) -> gpd.GeoDataFra
         if key in eligible.columns:
             eligible = eligible[eligible[key].isna()]
     names = feature_names(eligible)
+    # a stop named after the hospital it serves is a stop, not a hospital
+    nameable = np.ones(len(eligible), dtype=bool)
+    for key in TRANSPORT_KEYS:
+        if key in eligible.columns:
+            nameable &= eligible[key].isna().to_numpy()
     display = _display_name(eligible)
     parts = []
     for facility_type in catalogue.types:
@@ -337,11 +347,11 @@ def classify(features: gpd.GeoDataFrame, catalogue: Catalogue) -> gpd.GeoDataFra
             by_tag |= rule.evaluate(eligible)
         by_name = np.zeros(len(eligible), dtype=bool)
         if facility_type.names:
-            by_name = names.str.contains("|".join(facility_type.names), regex=True)\
-                .to_numpy(dtype=bool)
+            by_name = nameable & names.str.contains("|".join(facility_type.names),
+                                                    regex=True).to_numpy(dtype=bool)
             if facility_type.exclude_names:
-                by_name &= ~names.str.contains("|".join(facility_type.exclude_names),
-                                               regex=True).to_numpy(dtype=bool)
+                by_name = by_name & ~names.str.contains(
+                    "|".join(facility_type.exclude_names), regex=True).to_numpy(dtype=bool)
         hit = by_tag | by_name
         if not hit.any():
             continue

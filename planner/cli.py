@@ -122,6 +122,9 @@ def analysis_options(function):
 def _source_kwargs(source, place, bbox, communities, population, catalogue, walk_speed, crs):
     if source is None and place is None and not bbox:
         raise click.UsageError("give a SOURCE file, --place or --bbox")
+    for path in (source, communities, population, catalogue):
+        if path is not None and not Path(path).exists():
+            raise PlannerError("file not found", path)
     return dict(source=source, place=place, bbox=tuple(bbox) if bbox else None,
                 communities=communities, population=population, catalogue=catalogue,
                 walk_speed_m_per_s=walk_speed, crs=crs)

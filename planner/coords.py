@@ -538,9 +538,9 @@ def transform_geometries(geoms: Any, src: str, dst: str) -> Any:
 
     Parameters
     ----------
-    geoms : shapely.Geometry, array_like of shapely.Geometry, \
-geopandas.GeoSeries or geopandas.GeoDataFrame
-        Geometries with lon/lat coordinates in ``src``.  Missing values
+    geoms : shapely.Geometry, array_like, GeoSeries or GeoDataFrame
+        Geometries (a single one, an array-like of them, or a geopandas
+        container) with lon/lat coordinates in ``src``.  Missing values
         (``None``) are passed through.
     src, dst : str
         Source and destination CRS names, see :func:`transform`.
@@ -585,5 +585,7 @@ geopandas.GeoSeries or geopandas.GeoDataFrame
 
     if src_n == dst_n:
         # Still return new objects so callers never alias the input.
-        return shapely.transform(geoms, lambda c: np.array(c, copy=True), _shapely_include_z())
-    return shapely.transform(geoms, _fn, _shapely_include_z())
+        return shapely.transform(
+            geoms, lambda c: np.array(c, copy=True), include_z=_shapely_include_z()
+        )
+    return shapely.transform(geoms, _fn, include_z=_shapely_include_z())

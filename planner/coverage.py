@@ -44,7 +44,7 @@ NON_RESIDENTIAL_LANDUSE = frozenset({
     "university", "school", "hospital", "quarry", "landfill", "brownfield",
 })
 POPULATION_COLUMNS = ("population", "pop", "residents", "人口", "常住人口", "人口数")
-ID_COLUMNS = ("community_id", "id", "code", "社区编码", "编码", "编号")
+ID_COLUMNS = ("community_id", "community_", "id", "code", "社区编码", "编码", "编号")
 NAME_COLUMNS = ("name", "community", "名称", "社区名称", "社区")
 
 

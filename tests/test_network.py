@@ -1,0 +1,58 @@
+"""The CSR engine and edge snapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from planner.network import symmetric_csr
+
+
+def test_csr_keeps_the_minimum_of_parallel_edges_and_both_directions():
+    u = np.array([0, 1, 0, 1])
+    v = np.array([1, 0, 1, 2])
+    length = np.array([5.0, 3.0, 7.0, 2.0])
+    csr = symmetric_csr(u, v, length, 3).toarray()
+    assert csr[0, 1] == csr[1, 0] == 3.0  # min, not the sum COO→CSR would give
+    assert csr[1, 2] == csr[2, 1] == 2.0
+    assert csr[0, 2] == 0.0
+
+
+def test_zero_length_edges_stay_edges():
+    csr = symmetric_csr(np.array([0]), np.array([1]), np.array([0.0]), 2)
+    assert csr.nnz == 2 and csr[0, 1] > 0
+
+
+def test_network_is_one_component_of_segments(helsinki_network):
+    from scipy.sparse.csgraph import connected_components
+
+    net = helsinki_network
+    assert net.n_nodes > 2000 and net.n_edges > net.n_nodes * 0.9
+    assert connected_components(net.csr, directed=False)[0] == 1
+    assert np.all(net.edge_u < net.edge_v)
+    lengths = shapely.length(net.edge_geometry)
+    np.testing.assert_allclose(np.maximum(lengths, 0.01), net.edge_length_m, rtol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=1, max_size=30))
+def test_snap_finds_the_nearest_edge(helsinki_network, fractions):
+    net = helsinki_network
+    (xmin, ymin), (xmax, ymax) = net.node_xy.min(axis=0), net.node_xy.max(axis=0)
+    xy = np.array(fractions) * [xmax - xmin, ymax - ymin] + [xmin, ymin]
+    points = shapely.points(xy)
+    snap = net.snap(points, max_distance_m=1e6)
+    geometry = net.edge_geometry
+    brute = np.array([shapely.distance(geometry, point).min() for point in points])
+    np.testing.assert_allclose(snap.access_m, brute, atol=1e-6)
+    # the offset puts the foot of the perpendicular on the edge
+    on_edge = shapely.line_interpolate_point(geometry[snap.edge], snap.offset_m
+                                             / net.edge_length_m[snap.edge], normalized=True)
+    np.testing.assert_allclose(shapely.distance(on_edge, points), snap.access_m, atol=1e-6)
+
+
+def test_far_points_are_not_snapped(helsinki_network):
+    far = shapely.points([helsinki_network.node_xy.max(axis=0) + 10_000])
+    assert not helsinki_network.snap(far).snapped.any()
