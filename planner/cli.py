@@ -37,7 +37,7 @@ def community_table(analysis, lang: str) -> str:
                "population": "人口" if lang == "zh" else "population"}
     table = communities[list(columns)].rename(columns=columns)
     for scene in analysis.catalogue.scenes:
-        label = scene.zh if lang == "zh" else scene.en.split()[0].split("&")[0]
+        label = scene.zh if lang == "zh" else scene.id
         table[label] = (communities[f"score_{scene.id}"] * 100).round(0)
     table["总分" if lang == "zh" else "score"] = (communities["score"] * 100).round(0)
     table = table.sort_values(table.columns[0])
@@ -183,3 +183,5 @@ def demo(out, lang):
 
 if __name__ == "__main__":
     main()
+
+# Commands defined in their own modules register themselves on ``main``.
