@@ -181,7 +181,9 @@ def demo(out, lang):
     run_analysis(out, lang or "en", **demo_inputs())
 
 
+# Commands that live in their own modules; each module defines a plain click command.
+# (add_command here, not a decorator there, so that `python -m planner.cli` works too)
+
+
 if __name__ == "__main__":
     main()
-
-# Commands defined in their own modules register themselves on ``main``.
