@@ -287,8 +287,23 @@ def _parse(document: dict, path: Path) -> Catalogue:
         fail("[[category_map]]", "must be an array of tables")
     known = {t.id for t in types}
     for index, row in enumerate(category_map):
-        if not isinstance(row, dict) or row.get("type") not in known:
-            fail(f"category_map[{index}]", "field 'type' must name a facility type")
+        entry = f"category_map[{index}]"
+        if not isinstance(row, dict):
+            fail(entry, "must be a table")
+        if row.get("type") not in known:
+            fail(entry, f"field 'type' names an unknown facility type {row.get('type')!r}")
+        if not isinstance(row.get("provider", "any"), str):
+            fail(entry, "field 'provider' must be a string")
+        code, text = row.get("code"), row.get("text")
+        if (code is None) == (text is None):
+            fail(entry, "give exactly one of 'code' (a code prefix) or 'text' (a regex)")
+        if code is not None and not isinstance(code, str):
+            fail(entry, "field 'code' must be a string (quote it: \"090300\")")
+        if text is not None:
+            try:
+                re.compile(text)
+            except (re.error, TypeError) as error:
+                fail(entry, f"field 'text': bad pattern ({error})")
     return Catalogue(version=str(meta.get("version", "unversioned")),
                      name_zh=str(meta.get("name_zh", "")), name_en=str(meta.get("name_en", "")),
                      scenes=scenes, types=types, path=path, category_map=category_map)

@@ -30,6 +30,22 @@ def detect_lang(names) -> str:
     return "zh" if sum(bool(CJK.search(name)) for name in names) * 5 >= len(names) else "en"
 
 
+def facility_origin(analysis, lang: str) -> str:
+    """One line: how many facilities came from OSM tags, OSM names and the lists."""
+    facilities = analysis.facilities.drop_duplicates("facility_id")
+    counts = facilities["match"].value_counts()
+    total = max(len(facilities), 1)
+    labels = ({"tag": "OSM 标签", "name": "OSM 名称", "list": "设施清单"} if lang == "zh"
+              else {"tag": "OSM tags", "name": "OSM names", "list": "facility lists"})
+    parts = [f"{labels[key]} {counts.get(key, 0)} ({counts.get(key, 0) / total:.0%})"
+             for key in ("tag", "name", "list")]
+    conflicts = 0 if analysis.name_conflicts is None else len(analysis.name_conflicts)
+    head = "设施" if lang == "zh" else "facilities"
+    tail = (f"; 名称匹配多类 {conflicts} 处, 见 name_matches.csv" if lang == "zh"
+            else f"; {conflicts} names match several types, see name_matches.csv")
+    return f"{head} {len(facilities)}: " + ", ".join(parts) + (tail if conflicts else "")
+
+
 def community_table(analysis, lang: str) -> str:
     """Scene scores per community as a fixed-width text table (percent)."""
     communities = analysis.communities
@@ -54,6 +70,7 @@ def run_analysis(out: Path, lang: str | None, **kwargs):
     analysis = analyze(progress=_progress, **kwargs)
     write_analysis(analysis, out)
     lang = lang or detect_lang(analysis.facilities["name"])
+    click.echo(facility_origin(analysis, lang))
     unit = "覆盖率 %" if lang == "zh" else "coverage %"
     click.echo(f"\n{'各社区场景得分' if lang == 'zh' else 'Scene scores per community'} "
                f"({unit}; {analysis.parameters['community_source']}):")
@@ -108,6 +125,12 @@ def analysis_options(function):
                      help="Population points or polygons (overrides the building estimate)."),
         click.option("--catalogue", type=click.Path(path_type=Path),
                      help="Replace the packaged catalogue of scenes and facility types."),
+        click.option("--facilities", "facility_lists", multiple=True,
+                     type=click.Path(path_type=Path),
+                     help="A facility list (CSV, XLSX, GeoJSON, GeoPackage); repeatable."),
+        click.option("--facilities-crs", type=click.Choice(["wgs84", "gcj02", "bd09"]),
+                     default="wgs84", show_default=True,
+                     help="Datum of the lists' coordinates (Amap: gcj02, Baidu: bd09)."),
         click.option("--walk-speed", "walk_speed", type=float, default=None,
                      help=f"Walking speed, m/s (default {settings.walk_speed_m_per_s})."),
         click.option("--crs", default=None, help="Metric CRS to compute in (default: local UTM)."),
@@ -119,15 +142,17 @@ def analysis_options(function):
     return function
 
 
-def _source_kwargs(source, place, bbox, communities, population, catalogue, walk_speed, crs):
+def _source_kwargs(source, place, bbox, communities, population, catalogue, walk_speed, crs,
+                   facility_lists=(), facilities_crs="wgs84"):
     if source is None and place is None and not bbox:
         raise click.UsageError("give a SOURCE file, --place or --bbox")
-    for path in (source, communities, population, catalogue):
+    for path in (source, communities, population, catalogue, *facility_lists):
         if path is not None and not Path(path).exists():
             raise PlannerError("file not found", path)
     return dict(source=source, place=place, bbox=tuple(bbox) if bbox else None,
                 communities=communities, population=population, catalogue=catalogue,
-                walk_speed_m_per_s=walk_speed, crs=crs)
+                walk_speed_m_per_s=walk_speed, crs=crs, facility_lists=facility_lists,
+                facilities_crs=facilities_crs)
 
 
 @main.command()
@@ -135,11 +160,11 @@ def _source_kwargs(source, place, bbox, communities, population, catalogue, walk
 @analysis_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True,
               help="Output folder.")
-def analyze(source, place, bbox, communities, population, catalogue, walk_speed, crs, lang,
-            out):
+def analyze(source, place, bbox, communities, population, catalogue, facility_lists,
+            facilities_crs, walk_speed, crs, lang, out):
     """Coverage of every facility type per community, written to --out."""
     kwargs = _source_kwargs(source, place, bbox, communities, population, catalogue,
-                            walk_speed, crs)
+                            walk_speed, crs, facility_lists, facilities_crs)
     run_analysis(out, lang, **kwargs)
 
 

@@ -91,6 +91,8 @@ def run_record(analysis: Analysis, *, extra: dict | None = None) -> dict:
             "facilities_by_match": {
                 match: int(count) for match, count in facilities["match"].value_counts()
                 .sort_index().items()},
+            "name_conflicts": 0 if analysis.name_conflicts is None
+            else len(analysis.name_conflicts),
             "residences": len(analysis.residences),
             "population": round(float(analysis.residences["population"].sum()), 1),
             "communities": len(analysis.communities),
@@ -130,6 +132,9 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
         start = time.perf_counter()
         write_layers(stage / "coverage.gpkg", analysis_layers(analysis))
         analysis.summary.to_csv(stage / "summary.csv", index=False, encoding="utf-8")
+        if analysis.name_conflicts is not None:
+            analysis.name_conflicts.to_csv(stage / "name_matches.csv", index=False,
+                                           encoding="utf-8")
         timings["write"] = round(time.perf_counter() - start, 4)
         start = time.perf_counter()
         (render_map or write_map)(analysis, stage / "map.html")
@@ -144,8 +149,10 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
 
 def analysis_layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
     """The GeoPackage layers of DESIGN.md's output contract."""
+    optional = [column for column in ("list_rule", "source", "merged_osm_id")
+                if column in analysis.facilities.columns]
     facilities = analysis.facilities[["facility_id", "type_id", "scene_id", "name", "match",
-                                      "on_network", "geometry"]]
+                                      *optional, "on_network", "geometry"]]
     residence_columns = ["residence_id", "community_id", "population", "floor_area_m2",
                          "storeys", "source", "on_network", *analysis.distance_columns,
                          "geometry"]

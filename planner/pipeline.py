@@ -7,7 +7,7 @@ then writes the result.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from planner.coverage import (
     residences_from_buildings,
 )
 from planner.errors import PlannerError
+from planner.facility_lists import merge_with_osm, name_conflicts, read_facility_list
 from planner.network import WalkNetwork, build_network
 from planner.sources import Area, download_area, load_area, read_layer
 
@@ -64,6 +65,7 @@ class Analysis:
     parameters: dict
     inputs: list[Path] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
+    name_conflicts: pd.DataFrame | None = None
 
     @property
     def distance_columns(self) -> list[str]:
@@ -95,6 +97,8 @@ def analyze(
     communities: str | Path | gpd.GeoDataFrame | None = None,
     population: str | Path | gpd.GeoDataFrame | None = None,
     catalogue: str | Path | Catalogue | None = None,
+    facility_lists: Sequence[str | Path] = (),
+    facilities_crs: str = "wgs84",
     walk_speed_m_per_s: float | None = None,
     crs: str | CRS | None = None,
     floor_area_per_person_m2: float | None = None,
@@ -116,6 +120,11 @@ def analyze(
         Population points or polygons overriding the building-based estimate.
     catalogue
         A catalogue file or object; the packaged one when omitted.
+    facility_lists
+        The planner's facility lists (CSV, XLSX, GeoJSON, GeoPackage), merged
+        with the OSM facilities (see :mod:`planner.facility_lists`).
+    facilities_crs
+        Datum of the lists' coordinates: ``wgs84``, ``gcj02`` (Amap) or ``bd09`` (Baidu).
     walk_speed_m_per_s
         Converts distances to minutes in the outputs; :data:`settings.walk_speed_m_per_s`.
     crs
@@ -145,6 +154,13 @@ def analyze(
     inputs.extend(area.sources)
 
     facilities = clock.run("classify", classify, area.features, cat)
+    if facility_lists:
+        lists = clock.run("lists", lambda: pd.concat([
+            read_facility_list(path, cat, crs_name=facilities_crs, list_index=index + 1)
+            for index, path in enumerate(facility_lists)], ignore_index=True).to_crs(area.crs))
+        inputs.extend(Path(path) for path in facility_lists)
+        facilities = merge_with_osm(facilities, lists)
+    conflicts = name_conflicts(facilities)
     network = clock.run("network", build_network, area)
 
     limits = {type_id: threshold * settings.search_limit_factor
@@ -182,6 +198,9 @@ def analyze(
     community_table, summary = clock.run("coverage", community_coverage, residences,
                                          distance_m, cat, boundaries)
     summary["threshold_min"] = np.round(summary["threshold_m"] / speed / 60, 1)
+    labels = cat.types_frame().set_index("type_id")
+    for column in ("scene_zh", "scene_en", "type_zh", "type_en"):
+        summary[column] = summary["type_id"].map(labels[column])
     parameters = {
         "walk_speed_m_per_s": speed,
         "search_limit_factor": settings.search_limit_factor,
@@ -191,11 +210,12 @@ def analyze(
         "crs": area.crs.to_string(),
         "community_source": str(boundaries["community_source"].iloc[0]),
         "place": place, "bbox": list(bbox) if bbox else None,
+        "facilities_crs": facilities_crs if facility_lists else None,
     }
     return Analysis(area=area, catalogue=cat, network=network, access=access,
                     facilities=facilities, residences=residences,
                     communities=community_table, summary=summary, parameters=parameters,
-                    inputs=inputs, timings_s=clock.timings)
+                    inputs=inputs, timings_s=clock.timings, name_conflicts=conflicts)
 
 
 def _communities(communities, area: Area, residences: gpd.GeoDataFrame,
