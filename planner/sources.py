@@ -461,11 +461,21 @@ def read_layer(path: str | Path, *, what: str, crs: CRS | None = None) -> gpd.Ge
     return frame.reset_index(drop=True)
 
 
+def _numeric_unless_code(column: pd.Series) -> pd.Series:
+    """Numbers become numbers, but codes such as Amap's "090300" keep their zeros."""
+    text = column.dropna().astype(str).str.strip()
+    if text.str.match(r"^0\d").any():
+        return column
+    converted = pd.to_numeric(column, errors="coerce")
+    return converted if converted.notna().sum() == len(text) else column
+
+
 def _read_point_table(path: Path, what: str) -> gpd.GeoDataFrame:
     if path.suffix.lower() == ".csv":
-        table = pd.read_csv(path, encoding="utf-8-sig")
+        table = pd.read_csv(path, encoding="utf-8-sig", dtype=str)
     else:
-        table = pd.read_excel(path)
+        table = pd.read_excel(path, dtype=str)
+    table = table.apply(_numeric_unless_code)
     lowered = {str(column).strip().lower(): column for column in table.columns}
     lon_column = next((lowered[name] for name in LON_COLUMNS if name in lowered), None)
     lat_column = next((lowered[name] for name in LAT_COLUMNS if name in lowered), None)
