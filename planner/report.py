@@ -1,0 +1,218 @@
+"""The per-run report (``report.html``): one self-contained page, Chinese or English.
+
+For every community: the score of each scene, the coverage of every facility
+type against its threshold, what is missing, and, where sites were ranked, the
+best candidates. Charts are inline SVG so that the page needs no script, no
+network and no plotting library, and its text is rendered by the reader's
+browser fonts (Chinese included).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from planner.catalogue import Catalogue
+
+TEXT = {
+    "zh": {
+        "title": "十五分钟社区生活圈 · 服务场景评估报告",
+        "area": "研究范围", "communities": "社区", "population": "人口",
+        "source": {"user": "规划提供的社区边界", "osm": "OSM 边界",
+                   "grid": "规则网格（非真实社区）"},
+        "overview": "总览：各社区场景得分", "score": "总分", "scene": "场景", "type": "设施类型",
+        "level": "层级", "threshold": "步行距离阈值", "coverage": "覆盖率",
+        "covered": "覆盖人口", "missing": "缺失（无人可达）", "weak": "不足 50%",
+        "none_missing": "无", "candidates": "推荐选址", "rank": "序号", "site": "选址",
+        "added": "新增覆盖人口", "facilities": "设施来源",
+        "method": ("覆盖率 = 社区人口中，沿步行网络到最近一处该类设施的距离不超过阈值的比例；"
+                   "场景得分 = 该场景各类设施覆盖率的平均；总分 = 八个场景得分的平均。"
+                   "各类设施按各自阈值评价，高层级设施不替代低层级需求。"),
+        "unverified": "注：目录中的距离阈值尚未与标准正式文本核对（verified = false）。",
+        "m": "米", "people": "人",
+        "levels": {"block": "街坊", "5min": "5分钟", "10min": "10分钟", "15min": "15分钟"},
+    },
+    "en": {
+        "title": "15-minute community life circle · service scene report",
+        "area": "Area", "communities": "Communities", "population": "Population",
+        "source": {"user": "planner's community boundaries", "osm": "OSM boundaries",
+                   "grid": "regular grid (not real communities)"},
+        "overview": "Overview: scene scores per community", "score": "Score", "scene": "Scene",
+        "type": "Facility type", "level": "Level", "threshold": "Walking threshold",
+        "coverage": "Coverage", "covered": "Covered population",
+        "missing": "Missing (nobody within reach)", "weak": "Below 50 %",
+        "none_missing": "none", "candidates": "Best candidate sites", "rank": "Rank",
+        "site": "Site", "added": "Residents added", "facilities": "Facilities by origin",
+        "method": ("Coverage = share of the community's population whose walking distance on "
+                   "the network to the nearest facility of the type is within its threshold; "
+                   "a scene's score is the mean coverage of its types; the overall score is "
+                   "the mean of the eight scene scores. Each type is judged against its own "
+                   "threshold: levels do not substitute."),
+        "unverified": ("Note: the catalogue's thresholds are not yet checked against the "
+                       "official texts (verified = false)."),
+        "m": "m", "people": "residents",
+        "levels": {"block": "block", "5min": "5-min", "10min": "10-min", "15min": "15-min"},
+    },
+}
+
+STYLE = """
+body{font-family:"Noto Sans CJK SC","WenQuanYi Micro Hei","Microsoft YaHei","PingFang SC",
+ "Source Han Sans SC",sans-serif;margin:2em auto;max-width:1100px;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ddd;padding:3px 7px;
+ font-size:.9em}th{background:#f4f4f4}td.num{text-align:right}.missing{background:#fde0dd}
+.weak{background:#fff3cd}.tag{display:inline-block;background:#fde0dd;border-radius:3px;
+ padding:0 5px;margin:1px}.note{color:#666;font-size:.9em}section.community{page-break-inside:avoid}
+"""
+
+
+def score_colour(score: float) -> str:
+    from planner.maps import score_colour as colour
+
+    return colour(score)
+
+
+def _percent(value) -> str:
+    return "–" if value is None or pd.isna(value) else f"{100 * float(value):.0f}%"
+
+
+def bar_chart(labels: list[str], values: list[float], *, width: int = 520) -> str:
+    """Horizontal bars (0–100 %) as inline SVG, one per label."""
+    row, label_width = 22, 150
+    height = row * len(labels) + 6
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'role="img">']
+    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
+        y = 3 + index * row
+        share = 0.0 if pd.isna(value) else float(np.clip(value, 0, 1))
+        bar = (width - label_width - 50) * share
+        parts.append(f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end" '
+                     f'font-size="13">{html.escape(label)}</text>')
+        parts.append(f'<rect x="{label_width}" y="{y + 2}" width="{width - label_width - 50}" '
+                     f'height="16" fill="#eee"/>')
+        parts.append(f'<rect x="{label_width}" y="{y + 2}" width="{bar:.1f}" height="16" '
+                     f'fill="{score_colour(value)}"/>')
+        parts.append(f'<text x="{label_width + bar + 4:.1f}" y="{y + 15}" font-size="12">'
+                     f'{_percent(value)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_report(communities: pd.DataFrame, summary: pd.DataFrame, catalogue: Catalogue, *,
+                  lang: str = "zh", area: str = "", facility_origin: str = "",
+                  sites: pd.DataFrame | None = None, top_sites: int = 5) -> str:
+    """The report as an HTML string.
+
+    Parameters
+    ----------
+    communities
+        The ``communities`` layer (``community_id``, ``name``, ``population``,
+        ``score_<scene>``, ``score``, ``community_source``).
+    summary
+        ``summary.csv``.
+    catalogue
+        For the labels and levels.
+    lang
+        ``zh`` or ``en``.
+    area, facility_origin
+        One-line descriptions for the header.
+    sites
+        Ranked candidates (``sites.csv``) with ``rank``, ``site_id`` or ``name``,
+        ``type_id``, ``added_population`` and ``communities`` (the ids that gain).
+    """
+    text = TEXT[lang]
+    label = {t.id: (t.zh if lang == "zh" else t.en) for t in catalogue.types}
+    scene_label = {s.id: (s.zh if lang == "zh" else s.en) for s in catalogue.scenes}
+    level_of = {t.id: t.level for t in catalogue.types}
+    communities = communities.sort_values("community_id", kind="stable")
+    source = str(communities["community_source"].iloc[0]) if "community_source" in \
+        communities.columns and len(communities) else "user"
+    out = [f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
+           f'<meta charset="utf-8"><title>{html.escape(text["title"])}</title>'
+           f"<style>{STYLE}</style></head><body>",
+           f'<h1>{html.escape(text["title"])}</h1>',
+           f'<p>{text["area"]}: <b>{html.escape(area)}</b> · {text["communities"]}: '
+           f'{len(communities)} ({html.escape(text["source"].get(source, source))}) · '
+           f'{text["population"]}: {communities["population"].sum():,.0f}</p>']
+    if facility_origin:
+        out.append(f'<p>{text["facilities"]}: {html.escape(facility_origin)}</p>')
+    out.append(f'<p class="note">{html.escape(text["method"])}<br>'
+               f'{html.escape(text["unverified"])}</p>')
+
+    out.append(f'<h2>{text["overview"]}</h2>')
+    out.append(bar_chart([f"{row.name}" for row in communities.itertuples()],
+                         communities["score"].tolist()))
+    header = "".join(f"<th>{html.escape(scene_label[s.id])}</th>" for s in catalogue.scenes)
+    out.append(f'<table><tr><th>{text["communities"]}</th><th>{text["population"]}</th>'
+               f'{header}<th>{text["score"]}</th></tr>')
+    for row in communities.itertuples():
+        cells = "".join(
+            f'<td class="num" style="background:{score_colour(getattr(row, f"score_{s.id}"))}'
+            f'40">{_percent(getattr(row, f"score_{s.id}"))}</td>' for s in catalogue.scenes)
+        out.append(f"<tr><td>{html.escape(str(row.name))}</td>"
+                   f'<td class="num">{row.population:,.0f}</td>{cells}'
+                   f'<td class="num"><b>{_percent(row.score)}</b></td></tr>')
+    out.append("</table>")
+
+    by_community = dict(tuple(summary.groupby("community_id", sort=False)))
+    for row in communities.itertuples():
+        rows = by_community.get(row.community_id)
+        if rows is None:
+            continue
+        out.append(f'<section class="community" id="c-{html.escape(str(row.community_id))}">'
+                   f"<h2>{html.escape(str(row.name))} ({html.escape(str(row.community_id))})"
+                   f"</h2><p>{text['population']}: {row.population:,.0f} · {text['score']}: "
+                   f"<b>{_percent(row.score)}</b></p>")
+        out.append(bar_chart([scene_label[s.id] for s in catalogue.scenes],
+                             [getattr(row, f"score_{s.id}") for s in catalogue.scenes]))
+        missing = rows[rows["coverage"] == 0]["type_id"].tolist()
+        tags = "".join(f'<span class="tag">{html.escape(label[t])}</span>' for t in missing)
+        out.append(f'<p>{text["missing"]}: {tags or text["none_missing"]}</p>')
+        out.append(f'<table><tr><th>{text["scene"]}</th><th>{text["type"]}</th>'
+                   f'<th>{text["level"]}</th><th>{text["threshold"]}</th>'
+                   f'<th>{text["coverage"]}</th><th>{text["covered"]}</th></tr>')
+        for item in rows.itertuples():
+            status = ("missing" if item.coverage == 0 else
+                      "weak" if pd.notna(item.coverage) and item.coverage < 0.5 else "")
+            out.append(
+                f'<tr class="{status}"><td>{html.escape(scene_label[item.scene_id])}</td>'
+                f"<td>{html.escape(label[item.type_id])}</td><td>{text['levels'][level_of[item.type_id]]}</td>"
+                f'<td class="num">{item.threshold_m:,.0f} {text["m"]}</td>'
+                f'<td class="num">{_percent(item.coverage)}</td>'
+                f'<td class="num">{item.covered_population:,.0f} / {item.population:,.0f}</td>'
+                "</tr>")
+        out.append("</table>")
+        if sites is not None and len(sites):
+            out.append(_sites_table(sites, row.community_id, label, text, top_sites))
+        out.append("</section>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def _sites_table(sites: pd.DataFrame, community_id: str, label: dict, text: dict,
+                 top: int) -> str:
+    gains = sites["communities"].fillna("").astype(str).str.split(",").map(
+        lambda ids: community_id in ids)
+    chosen = sites[gains].sort_values(["added_population", "rank"],
+                                      ascending=[False, True]).head(top)
+    if len(chosen) == 0:
+        return ""
+    site_column = "name" if "name" in chosen.columns else "site_id"
+    rows = "".join(
+        f"<tr><td>{int(item['rank'])}</td><td>{html.escape(str(item[site_column]))}</td>"
+        f"<td>{html.escape(label.get(item['type_id'], item['type_id']))}</td>"
+        f'<td class="num">{item["added_population"]:,.0f}</td></tr>'
+        for _, item in chosen.iterrows())
+    return (f'<h3>{text["candidates"]}</h3><table><tr><th>{text["rank"]}</th>'
+            f'<th>{text["site"]}</th><th>{text["type"]}</th><th>{text["added"]}</th></tr>'
+            f"{rows}</table>")
+
+
+def write_report(path: Path, communities: pd.DataFrame, summary: pd.DataFrame,
+                 catalogue: Catalogue, **options) -> None:
+    """Write :func:`render_report` to ``path`` (UTF-8)."""
+    Path(path).write_text(render_report(communities, summary, catalogue, **options),
+                          encoding="utf-8")
