@@ -208,6 +208,9 @@ def demo(out, lang):
 
 # Commands that live in their own modules; each module defines a plain click command.
 # (add_command here, not a decorator there, so that `python -m planner.cli` works too)
+from planner.cli_batch import batch_command  # noqa: E402
+
+main.add_command(batch_command)
 
 
 if __name__ == "__main__":
