@@ -22,7 +22,8 @@ TOML form::
 
 CSV form: one row per area with the columns ``name``, ``source`` or ``place``,
 and optionally ``communities``, ``population``, ``facilities`` (several
-separated by ``;``), ``facilities_crs``, ``catalogue``, ``walk_speed``, ``crs``.
+separated by ``;``), ``facilities_crs``, ``catalogue``, ``walk_speed``, ``crs``,
+``tile_m`` (solve a large area tile by tile, see :mod:`planner.tiling`).
 Relative paths are relative to the areas file.
 """
 
@@ -46,7 +47,7 @@ from planner.errors import PlannerError
 log = logging.getLogger(__name__)
 
 PATH_KEYS = ("source", "communities", "population", "catalogue")
-OPTION_KEYS = ("walk_speed", "crs", "facilities_crs")
+OPTION_KEYS = ("walk_speed", "crs", "facilities_crs", "tile_m")
 KNOWN_KEYS = {"name", "place", "facilities", *PATH_KEYS, *OPTION_KEYS}
 FINGERPRINT_FILE = "fingerprint.txt"
 
@@ -65,12 +66,13 @@ class AreaSpec:
     facilities_crs: str = "wgs84"
     walk_speed: float | None = None
     crs: str | None = None
+    tile_m: float | None = None
 
     def analyze_kwargs(self) -> dict:
         return dict(source=self.source, place=self.place, communities=self.communities,
                     population=self.population, catalogue=self.catalogue,
                     facility_lists=list(self.facilities), facilities_crs=self.facilities_crs,
-                    walk_speed_m_per_s=self.walk_speed, crs=self.crs)
+                    walk_speed_m_per_s=self.walk_speed, crs=self.crs, tile_m=self.tile_m)
 
     def fingerprint(self) -> str:
         """SHA-256 of the options, the input files, the catalogue and the planner version."""
@@ -135,13 +137,14 @@ def read_areas(path: str | Path) -> list[AreaSpec]:
         facilities = row.get("facilities", ())
         if isinstance(facilities, str):
             facilities = [item for item in facilities.split(";") if item.strip()]
-        speed = row.get("walk_speed")
+        speed, tile = row.get("walk_speed"), row.get("tile_m")
         specs.append(AreaSpec(
             name=name, place=row.get("place"),
             facilities=tuple(str((path.parent / item.strip()).resolve())
                              for item in facilities),
             facilities_crs=str(row.get("facilities_crs", "wgs84")),
             walk_speed=None if speed is None else float(speed), crs=row.get("crs"),
+            tile_m=None if tile is None else float(tile),
             **resolved))
     return specs
 

@@ -134,6 +134,9 @@ def analysis_options(function):
         click.option("--walk-speed", "walk_speed", type=float, default=None,
                      help=f"Walking speed, m/s (default {settings.walk_speed_m_per_s})."),
         click.option("--crs", default=None, help="Metric CRS to compute in (default: local UTM)."),
+        click.option("--tile-m", "tile_m", type=float, default=None,
+                     help="Solve distances in square tiles of this side (metres) to bound "
+                          "memory on a whole city; same results."),
         click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
                      help="Language of tables and labels (default: Chinese when the names are)."),
     ]
@@ -143,7 +146,7 @@ def analysis_options(function):
 
 
 def _source_kwargs(source, place, bbox, communities, population, catalogue, walk_speed, crs,
-                   facility_lists=(), facilities_crs="wgs84"):
+                   facility_lists=(), facilities_crs="wgs84", tile_m=None):
     if source is None and place is None and not bbox:
         raise click.UsageError("give a SOURCE file, --place or --bbox")
     for path in (source, communities, population, catalogue, *facility_lists):
@@ -152,7 +155,7 @@ def _source_kwargs(source, place, bbox, communities, population, catalogue, walk
     return dict(source=source, place=place, bbox=tuple(bbox) if bbox else None,
                 communities=communities, population=population, catalogue=catalogue,
                 walk_speed_m_per_s=walk_speed, crs=crs, facility_lists=facility_lists,
-                facilities_crs=facilities_crs)
+                facilities_crs=facilities_crs, tile_m=tile_m)
 
 
 @main.command()
@@ -161,10 +164,10 @@ def _source_kwargs(source, place, bbox, communities, population, catalogue, walk
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True,
               help="Output folder.")
 def analyze(source, place, bbox, communities, population, catalogue, facility_lists,
-            facilities_crs, walk_speed, crs, lang, out):
+            facilities_crs, walk_speed, crs, tile_m, lang, out):
     """Coverage of every facility type per community, written to --out."""
     kwargs = _source_kwargs(source, place, bbox, communities, population, catalogue,
-                            walk_speed, crs, facility_lists, facilities_crs)
+                            walk_speed, crs, facility_lists, facilities_crs, tile_m)
     run_analysis(out, lang, **kwargs)
 
 

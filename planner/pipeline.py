@@ -32,6 +32,7 @@ from planner.errors import PlannerError
 from planner.facility_lists import merge_with_osm, name_conflicts, read_facility_list
 from planner.network import WalkNetwork, build_network
 from planner.sources import Area, download_area, load_area, read_layer
+from planner.tiling import tiled_point_distances
 
 Progress = Callable[[str, float], None]
 
@@ -103,6 +104,7 @@ def analyze(
     crs: str | CRS | None = None,
     floor_area_per_person_m2: float | None = None,
     default_storeys: int | None = None,
+    tile_m: float | None = None,
     progress: Progress | None = None,
 ) -> Analysis:
     """Run the coverage analysis of one area.
@@ -131,6 +133,9 @@ def analyze(
         Metric CRS to compute in; local UTM when omitted.
     floor_area_per_person_m2, default_storeys
         Population estimate parameters (see :mod:`planner.settings`).
+    tile_m
+        Solve distances tile by tile (squares of this side, metres) to bound
+        memory on a whole city; the result is the same (see :mod:`planner.tiling`).
     progress
         Called with ``(stage, seconds)`` after each stage.
     """
@@ -165,8 +170,11 @@ def analyze(
 
     limits = {type_id: threshold * settings.search_limit_factor
               for type_id, threshold in cat.thresholds_m().items()}
+    # tiled runs solve per tile below; the whole-area solve then happens only on demand
     access = clock.run("access", lambda: Access(network, facilities.geometry,
-                                                facilities["type_id"], limits).solve())
+                                                facilities["type_id"], limits)
+                       if tile_m else Access(network, facilities.geometry,
+                                             facilities["type_id"], limits).solve())
     facilities = facilities.assign(on_network=access.facility_snap.snapped)
 
     residences = clock.run("residences", residences_from_buildings, area.features,
@@ -189,7 +197,11 @@ def analyze(
     residences = residences.assign(
         community_id=assign_communities(residences, boundaries))
     snap = network.snap(residences.geometry)
-    distance_m = clock.run("distances", access.point_distances, snap=snap)
+    if tile_m:
+        distance_m = clock.run("distances", tiled_point_distances, network, facilities.geometry,
+                               facilities["type_id"], limits, residences.geometry, tile_m)
+    else:
+        distance_m = clock.run("distances", access.point_distances, snap=snap)
     distance_columns = pd.DataFrame(np.round(distance_m, 1), index=residences.index,
                                     columns=[f"dist_{type_id}" for type_id in cat.type_ids])
     residences = pd.concat([residences, distance_columns], axis=1)
@@ -211,6 +223,7 @@ def analyze(
         "community_source": str(boundaries["community_source"].iloc[0]),
         "place": place, "bbox": list(bbox) if bbox else None,
         "facilities_crs": facilities_crs if facility_lists else None,
+        "tile_m": tile_m,
     }
     return Analysis(area=area, catalogue=cat, network=network, access=access,
                     facilities=facilities, residences=residences,
