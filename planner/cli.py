@@ -205,15 +205,20 @@ def demo_inputs() -> dict:
               show_default=True)
 @click.option("--lang", type=click.Choice(["zh", "en"]), default=None)
 def demo(out, lang):
-    """Run the analysis on the bundled Helsinki extract (offline)."""
-    run_analysis(out, lang or "en", **demo_inputs())
+    """Run the analysis and the premises reallocation on the bundled Helsinki extract (offline)."""
+    from planner.cli_sites import run_sites
+
+    run_sites(out, lang or "en", premises=DATA_DIR / "helsinki_premises.geojson",
+              **demo_inputs())
 
 
 # Commands that live in their own modules; each module defines a plain click command.
 # (add_command here, not a decorator there, so that `python -m planner.cli` works too)
 from planner.cli_batch import batch_command  # noqa: E402
+from planner.cli_sites import sites_command  # noqa: E402
 
 main.add_command(batch_command)
+main.add_command(sites_command)
 
 
 if __name__ == "__main__":

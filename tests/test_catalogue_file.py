@@ -154,7 +154,7 @@ def test_rule_semantics():
 
 
 def test_file_parses_and_has_top_level_tables(document):
-    assert set(document) == {"catalogue", "scenes", "types"}
+    assert set(document) == {"catalogue", "scenes", "types", "category_map"}
 
 
 def test_catalogue_table(document):
