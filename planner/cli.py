@@ -4,46 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 
 import click
 import pandas as pd
 
-from planner import settings
+from planner.cli_options import analysis_options, source_kwargs
 from planner.errors import PlannerError
+from planner.i18n import detect_lang, facility_origin
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
-CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 def _progress(stage: str, seconds: float) -> None:
     click.echo(f"  {stage:<12} {seconds:8.2f} s", err=True)
-
-
-def detect_lang(names) -> str:
-    """Chinese when at least a fifth of the facility names contain CJK characters."""
-    names = [name for name in names if isinstance(name, str) and name]
-    if not names:
-        return "en"
-    return "zh" if sum(bool(CJK.search(name)) for name in names) * 5 >= len(names) else "en"
-
-
-def facility_origin(analysis, lang: str) -> str:
-    """One line: how many facilities came from OSM tags, OSM names and the lists."""
-    facilities = analysis.facilities.drop_duplicates("facility_id")
-    counts = facilities["match"].value_counts()
-    total = max(len(facilities), 1)
-    labels = ({"tag": "OSM 标签", "name": "OSM 名称", "list": "设施清单"} if lang == "zh"
-              else {"tag": "OSM tags", "name": "OSM names", "list": "facility lists"})
-    parts = [f"{labels[key]} {counts.get(key, 0)} ({counts.get(key, 0) / total:.0%})"
-             for key in ("tag", "name", "list")]
-    conflicts = 0 if analysis.name_conflicts is None else len(analysis.name_conflicts)
-    head = "设施" if lang == "zh" else "facilities"
-    tail = (f"; 名称匹配多类 {conflicts} 处, 见 name_matches.csv" if lang == "zh"
-            else f"; {conflicts} names match several types, see name_matches.csv")
-    return f"{head} {len(facilities)}: " + ", ".join(parts) + (tail if conflicts else "")
 
 
 def community_table(analysis, lang: str) -> str:
@@ -62,14 +37,17 @@ def community_table(analysis, lang: str) -> str:
         return table.to_string(index=False, na_rep="-")
 
 
-def run_analysis(out: Path, lang: str | None, **kwargs):
+def run_analysis(out: Path, lang: str | None, *, basemap: str = "osm",
+                 tianditu_key: str | None = None, **kwargs):
+    from planner.maps import resolve_basemap
     from planner.outputs import write_analysis
     from planner.pipeline import analyze
 
+    resolve_basemap(basemap, tianditu_key)  # a bad basemap fails before any work
     click.echo("planner analyze", err=True)
     analysis = analyze(progress=_progress, **kwargs)
-    write_analysis(analysis, out)
     lang = lang or detect_lang(analysis.facilities["name"])
+    write_analysis(analysis, out, lang=lang, basemap=basemap, tianditu_key=tianditu_key)
     click.echo(facility_origin(analysis, lang))
     unit = "覆盖率 %" if lang == "zh" else "coverage %"
     click.echo(f"\n{'各社区场景得分' if lang == 'zh' else 'Scene scores per community'} "
@@ -111,64 +89,17 @@ def main(verbose: bool) -> None:
                         format="%(levelname)s: %(message)s")
 
 
-SOURCE_HELP = "OSM extract (.osm.pbf, .osm, .osm.bz2); omit with --place or --bbox."
-
-
-def analysis_options(function):
-    options = [
-        click.option("--place", help='Download by place name, e.g. "西陵区, 宜昌市, 湖北省".'),
-        click.option("--bbox", nargs=4, type=float, default=None,
-                     metavar="WEST SOUTH EAST NORTH", help="Download a bounding box (degrees)."),
-        click.option("--communities", type=click.Path(path_type=Path),
-                     help="Community boundaries (GeoPackage, GeoJSON, Shapefile)."),
-        click.option("--population", type=click.Path(path_type=Path),
-                     help="Population points or polygons (overrides the building estimate)."),
-        click.option("--catalogue", type=click.Path(path_type=Path),
-                     help="Replace the packaged catalogue of scenes and facility types."),
-        click.option("--facilities", "facility_lists", multiple=True,
-                     type=click.Path(path_type=Path),
-                     help="A facility list (CSV, XLSX, GeoJSON, GeoPackage); repeatable."),
-        click.option("--facilities-crs", type=click.Choice(["wgs84", "gcj02", "bd09"]),
-                     default="wgs84", show_default=True,
-                     help="Datum of the lists' coordinates (Amap: gcj02, Baidu: bd09)."),
-        click.option("--walk-speed", "walk_speed", type=float, default=None,
-                     help=f"Walking speed, m/s (default {settings.walk_speed_m_per_s})."),
-        click.option("--crs", default=None, help="Metric CRS to compute in (default: local UTM)."),
-        click.option("--tile-m", "tile_m", type=float, default=None,
-                     help="Solve distances in square tiles of this side (metres) to bound "
-                          "memory on a whole city; same results."),
-        click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
-                     help="Language of tables and labels (default: Chinese when the names are)."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def _source_kwargs(source, place, bbox, communities, population, catalogue, walk_speed, crs,
-                   facility_lists=(), facilities_crs="wgs84", tile_m=None):
-    if source is None and place is None and not bbox:
-        raise click.UsageError("give a SOURCE file, --place or --bbox")
-    for path in (source, communities, population, catalogue, *facility_lists):
-        if path is not None and not Path(path).exists():
-            raise PlannerError("file not found", path)
-    return dict(source=source, place=place, bbox=tuple(bbox) if bbox else None,
-                communities=communities, population=population, catalogue=catalogue,
-                walk_speed_m_per_s=walk_speed, crs=crs, facility_lists=facility_lists,
-                facilities_crs=facilities_crs, tile_m=tile_m)
-
-
 @main.command()
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @analysis_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True,
               help="Output folder.")
 def analyze(source, place, bbox, communities, population, catalogue, facility_lists,
-            facilities_crs, walk_speed, crs, tile_m, lang, out):
+            facilities_crs, walk_speed, crs, tile_m, lang, basemap, tianditu_key, out):
     """Coverage of every facility type per community, written to --out."""
-    kwargs = _source_kwargs(source, place, bbox, communities, population, catalogue,
+    kwargs = source_kwargs(source, place, bbox, communities, population, catalogue,
                             walk_speed, crs, facility_lists, facilities_crs, tile_m)
-    run_analysis(out, lang, **kwargs)
+    run_analysis(out, lang, basemap=basemap, tianditu_key=tianditu_key, **kwargs)
 
 
 @main.command("catalogue")
@@ -203,21 +134,23 @@ def demo_inputs() -> dict:
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out/demo"),
               show_default=True)
-@click.option("--lang", type=click.Choice(["zh", "en"]), default=None)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="en", show_default=True)
 def demo(out, lang):
     """Run the analysis and the premises reallocation on the bundled Helsinki extract (offline)."""
     from planner.cli_sites import run_sites
 
-    run_sites(out, lang or "en", premises=DATA_DIR / "helsinki_premises.geojson",
-              **demo_inputs())
+    run_sites(out, lang, premises=DATA_DIR / "helsinki_premises.geojson",
+              write_options={"lang": lang}, **demo_inputs())
 
 
 # Commands that live in their own modules; each module defines a plain click command.
 # (add_command here, not a decorator there, so that `python -m planner.cli` works too)
 from planner.cli_batch import batch_command  # noqa: E402
+from planner.cli_map import map_command  # noqa: E402
 from planner.cli_sites import sites_command  # noqa: E402
 
 main.add_command(batch_command)
+main.add_command(map_command)
 main.add_command(sites_command)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from planner.cli_options import analysis_options, source_kwargs
 from planner.errors import PlannerError
 
 DEFAULT_COUNT = 5
@@ -41,11 +42,21 @@ def run_sites(out: Path, lang: str | None, *, premises=None, candidates=None, ty
     ``communities`` …); ``write_options`` to :func:`planner.outputs.write_analysis`
     (``render_map``, map language …). Returns ``(analysis, result)``.
     """
-    from planner.cli import _progress, community_table, detect_lang, facility_origin
+    from planner.cli import _progress, community_table
+    from planner.i18n import detect_lang, facility_origin
+    from planner.maps import resolve_basemap
     from planner.outputs import write_analysis
     from planner.pipeline import analyze
-    from planner.sites import plan_table, rank_sites, ranking_table, write_sites_files
+    from planner.sites import (
+        plan_table,
+        rank_sites,
+        ranking_table,
+        reallocation_layer,
+        write_sites_files,
+    )
 
+    resolve_basemap((write_options or {}).get("basemap", "osm"),
+                    (write_options or {}).get("tianditu_key"))
     for path in (premises, candidates, weights):
         if path is not None and not Path(path).exists():
             raise PlannerError("file not found", path)
@@ -58,9 +69,11 @@ def run_sites(out: Path, lang: str | None, *, premises=None, candidates=None, ty
                         time_limit_s=time_limit,
                         progress=_progress)
     analysis.inputs.extend(path for path in result.inputs if path not in analysis.inputs)
-    write_analysis(analysis, out, **(write_options or {}),
-                   extra_files=lambda stage: {"sites": write_sites_files(result, stage)})
     lang = lang or detect_lang(analysis.facilities["name"])
+    options = {"lang": lang, **(write_options or {})}
+    write_analysis(analysis, out, **options, sites=result.ranking.drop(columns="geometry"),
+                   extra_layers={"reallocation": reallocation_layer(result, options["lang"])},
+                   extra_files=lambda stage: {"sites": write_sites_files(result, stage)})
     zh = lang == "zh"
     click.echo(facility_origin(analysis, lang))
     click.echo(f"\n{'各社区场景得分' if zh else 'Scene scores per community'} "
@@ -106,39 +119,23 @@ def run_sites(out: Path, lang: str | None, *, premises=None, candidates=None, ty
               help="At most this many premises per type in the reallocation plan.")
 @click.option("--time-limit", type=float, default=60.0, show_default=True,
               help="HiGHS time limit per solve, seconds.")
-@click.option("--place", help="Download by place name instead of SOURCE.")
-@click.option("--bbox", nargs=4, type=float, default=None, metavar="WEST SOUTH EAST NORTH",
-              help="Download a bounding box (degrees) instead of SOURCE.")
-@click.option("--communities", type=click.Path(path_type=Path),
-              help="Community boundaries (GeoPackage, GeoJSON, Shapefile).")
-@click.option("--population", type=click.Path(path_type=Path),
-              help="Population points or polygons (overrides the building estimate).")
-@click.option("--catalogue", type=click.Path(path_type=Path),
-              help="Replace the packaged catalogue of scenes and facility types.")
-@click.option("--walk-speed", "walk_speed", type=float, default=None,
-              help="Walking speed, m/s.")
-@click.option("--crs", default=None, help="Metric CRS to compute in (default: local UTM).")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default=None,
-              help="Language of tables (default: Chinese when the names are).")
+@analysis_options
 @click.option("--out", type=click.Path(path_type=Path), default=Path("out"), show_default=True,
               help="Output folder.")
 def sites_command(source, premises, candidates, types, count, weights, weighting, min_area,
-                  new_sites, generate, spacing, max_per_type, time_limit, place, bbox, communities,
-                  population, catalogue, walk_speed, crs, lang, out):
+                  new_sites, generate, spacing, max_per_type, time_limit, place, bbox,
+                  communities, population, catalogue, facility_lists, facilities_crs,
+                  walk_speed, crs, tile_m, lang, basemap, tianditu_key, out):
     """Rank candidate sites per facility type and plan the reallocation of premises.
 
     Writes the analysis outputs plus sites.csv, sites_optimal.csv, reallocation.csv,
     reallocation_communities.csv and the layers candidates and reallocation.
     """
-    if source is None and place is None and not bbox:
-        raise click.UsageError("give a SOURCE file, --place or --bbox")
-    for path in (source, communities, population, catalogue):
-        if path is not None and not Path(path).exists():
-            raise PlannerError("file not found", path)
+    analysis_kwargs = source_kwargs(source, place, bbox, communities, population, catalogue,
+                                    walk_speed, crs, facility_lists, facilities_crs, tile_m)
     run_sites(out, lang, premises=premises, candidates=candidates, types=types, count=count,
               weights=weights, weighting=weighting, min_area=_min_areas(min_area),
               new_sites=new_sites, generate=generate, spacing=spacing,
-              max_per_type=max_per_type, time_limit=time_limit, source=source, place=place,
-              bbox=tuple(bbox) if bbox else None, communities=communities,
-              population=population, catalogue=catalogue, walk_speed_m_per_s=walk_speed,
-              crs=crs)
+              max_per_type=max_per_type, time_limit=time_limit,
+              write_options={"basemap": basemap, "tianditu_key": tianditu_key},
+              **analysis_kwargs)

@@ -107,7 +107,11 @@ def run_record(analysis: Analysis, *, extra: dict | None = None) -> dict:
 
 def write_analysis(analysis: Analysis, out_dir: str | Path, *,
                    render_map: Callable[[Analysis, Path], None] | None = None,
-                   extra_files: Callable[[Path], dict] | None = None) -> Path:
+                   extra_files: Callable[[Path], dict] | None = None,
+                   lang: str | None = None, basemap: str = "osm",
+                   tianditu_key: str | None = None,
+                   extra_layers: dict[str, gpd.GeoDataFrame] | None = None,
+                   sites: pd.DataFrame | None = None) -> Path:
     """Write ``coverage.gpkg``, ``summary.csv``, ``map.html`` and ``run.json``.
 
     Parameters
@@ -121,24 +125,53 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
         when omitted.
     extra_files
         Writes more files into the staging folder; returns entries for the run record.
+    lang, basemap, tianditu_key
+        Passed to :func:`planner.maps.build_map` (language of the labels, the
+        map's basemap and the Tianditu key); ignored with ``render_map``.
+        ``lang`` also sets the language of ``report.html``.
+    extra_layers
+        More GeoPackage layers (e.g. :func:`planner.sites.sites_layers`), also
+        drawn on the map where it knows them (``reallocation``).
+    sites
+        The ranked candidate sites, for the report's "best candidates".
     """
     import time
 
-    from planner.maps import write_map
+    from planner.i18n import detect_lang, facility_origin
+    from planner.isochrones import analysis_service_areas
+    from planner.maps import resolve_basemap, write_map
+    from planner.report import write_report
 
+    if render_map is None:
+        resolve_basemap(basemap, tianditu_key)  # fail before any work
     out_dir = Path(out_dir)
     timings = dict(analysis.timings_s)
     with staged_directory(out_dir) as stage:
         start = time.perf_counter()
-        write_layers(stage / "coverage.gpkg", analysis_layers(analysis))
+        layers = analysis_layers(analysis, isochrones=False)
+        timings["layers"] = round(time.perf_counter() - start, 4)
+        start = time.perf_counter()
+        layers["isochrones"] = analysis_service_areas(analysis)
+        timings["isochrones"] = round(time.perf_counter() - start, 4)
+        layers.update(extra_layers or {})
+        start = time.perf_counter()
+        write_layers(stage / "coverage.gpkg", layers)
         analysis.summary.to_csv(stage / "summary.csv", index=False, encoding="utf-8")
         if analysis.name_conflicts is not None:
             analysis.name_conflicts.to_csv(stage / "name_matches.csv", index=False,
                                            encoding="utf-8")
         timings["write"] = round(time.perf_counter() - start, 4)
         start = time.perf_counter()
-        (render_map or write_map)(analysis, stage / "map.html")
+        if render_map is not None:
+            render_map(analysis, stage / "map.html")
+        else:
+            write_map(analysis, stage / "map.html", layers=layers, lang=lang,
+                      basemap=basemap, tianditu_key=tianditu_key)
         timings["map"] = round(time.perf_counter() - start, 4)
+        report_lang = lang or detect_lang(analysis.facilities["name"])
+        write_report(stage / "report.html", analysis.communities, analysis.summary,
+                     analysis.catalogue, lang=report_lang, area=analysis.area.name,
+                     facility_origin=facility_origin(analysis, report_lang), sites=sites)
         extra = extra_files(stage) if extra_files else {}
         analysis.timings_s = timings
         record = run_record(analysis, extra=extra)
@@ -147,8 +180,23 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
     return out_dir
 
 
-def analysis_layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
-    """The GeoPackage layers of DESIGN.md's output contract."""
+def analysis_layers(analysis: Analysis, *, isochrones: bool = True,
+                    gap_cell_m: float | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """The GeoPackage layers of DESIGN.md's output contract.
+
+    Besides ``facilities``, ``residences``, ``communities`` and ``walk_edges``:
+
+    - ``isochrones``: the walking service area of every facility type with a
+      facility (``type_id``, ``threshold_m``, geometry;
+      :func:`planner.isochrones.service_areas`), unless ``isochrones=False``;
+    - ``gaps``: hexagons with the facility types their residents cannot reach
+      (``cell_id``, ``cell_m``, ``population``, ``n_residences``,
+      ``n_missing_types``, ``missing_types``, ``mean_missing_types``;
+      :func:`planner.maps.gap_cells`, width ``gap_cell_m`` metres).
+    """
+    from planner.isochrones import analysis_service_areas
+    from planner.maps import gap_cells
+
     optional = [column for column in ("list_rule", "source", "merged_osm_id")
                 if column in analysis.facilities.columns]
     facilities = analysis.facilities[["facility_id", "type_id", "scene_id", "name", "match",
@@ -159,8 +207,12 @@ def analysis_layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
     residences = analysis.residences[residence_columns]
     edges = analysis.network.edges_frame()
     communities = analysis.communities.copy()
-    return {"facilities": facilities, "residences": residences, "communities": communities,
-            "walk_edges": edges}
+    layers = {"facilities": facilities, "residences": residences, "communities": communities,
+              "walk_edges": edges}
+    if isochrones:
+        layers["isochrones"] = analysis_service_areas(analysis)
+    layers["gaps"] = gap_cells(residences, analysis.catalogue.thresholds_m(), cell_m=gap_cell_m)
+    return layers
 
 
 def read_results(out_dir: str | Path) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:

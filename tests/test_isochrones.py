@@ -1,0 +1,187 @@
+"""Service areas: cut points on synthetic networks, properties on the real Helsinki one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from pyproj import CRS
+
+from planner import isochrones
+from planner.access import Access
+from planner.isochrones import reachable_segments, service_areas
+from planner.network import WalkNetwork
+
+METHODS = ("partition", "buffer")
+
+
+def line_network(n_nodes: int = 11, step: float = 100.0) -> WalkNetwork:
+    """Nodes 0 .. n-1 on the x axis, ``step`` metres apart (UTM 50N)."""
+    xy = np.column_stack([500_000 + step * np.arange(n_nodes), np.full(n_nodes, 4_400_000.0)])
+    return WalkNetwork(node_ids=np.arange(n_nodes), node_xy=xy,
+                       edge_u=np.arange(n_nodes - 1), edge_v=np.arange(1, n_nodes),
+                       edge_length_m=np.full(n_nodes - 1, step), crs=CRS.from_epsg(32650))
+
+
+def grid_network(n: int = 6, step: float = 100.0) -> WalkNetwork:
+    """An ``n × n`` street lattice."""
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    xy = np.column_stack([500_000 + step * i.ravel(), 4_400_000 + step * j.ravel()])
+    index = np.arange(n * n).reshape(n, n)
+    u = np.concatenate([index[:-1, :].ravel(), index[:, :-1].ravel()])
+    v = np.concatenate([index[1:, :].ravel(), index[:, 1:].ravel()])
+    return WalkNetwork(node_ids=np.arange(n * n), node_xy=xy, edge_u=u, edge_v=v,
+                       edge_length_m=np.full(len(u), step), crs=CRS.from_epsg(32650))
+
+
+def solved(network: WalkNetwork, points: np.ndarray, threshold: float) -> Access:
+    return Access(network, shapely.points(points), ["t"] * len(points),
+                  {"t": 2 * threshold}).solve()
+
+
+# --------------------------------------------------------------------------- cut points
+
+
+def test_a_facility_mid_edge_reaches_along_its_own_edge_first():
+    net = line_network()
+    # facility 10 m off the street, in the middle of edge 4 (x = 450 m)
+    facility = np.array([[500_450.0, 4_400_010.0]])
+    access = solved(net, facility, 250.0)
+    segments = reachable_segments(
+        net, access.node_distance_m[:, 0], 250.0,
+        facility_edge=access.facility_snap.edge, facility_offset_m=access.facility_snap.offset_m,
+        facility_access_m=access.facility_snap.access_m, facility_xy=facility)
+    lines = shapely.union_all(shapely.linestrings(segments))
+    street = shapely.intersection(lines, shapely.box(0, 4_399_999.999, 1e7, 4_400_000.001))
+    # 250 m budget minus the 10 m access leg, either way along the street
+    assert street.length == pytest.approx(2 * 240.0, abs=0.01)
+    x_min, _, x_max, _ = street.bounds
+    assert x_min == pytest.approx(500_210.0) and x_max == pytest.approx(500_690.0)
+    # and the access leg itself
+    assert lines.length == pytest.approx(2 * 240.0 + 10.0, abs=1e-6)
+
+
+def test_partly_reachable_edges_are_cut_at_the_remaining_distance():
+    net = grid_network()
+    node = 2 * 6 + 2  # an inner node at (200, 200)
+    facility = net.node_xy[[node]]
+    access = solved(net, facility, 150.0)
+    segments = reachable_segments(net, access.node_distance_m[:, 0], 150.0)
+    lines = shapely.union_all(shapely.linestrings(segments))
+    # 4 whole edges around the node, and the 12 edges beyond them cut 50 m from
+    # their reached end (the 0.01 m zero-length guard of the facility's own leg aside)
+    assert lines.length == pytest.approx(4 * 100.0 + 12 * 50.0, abs=0.2)
+    assert not lines.contains(shapely.Point(net.node_xy[node] + [200.0, 0.0]))
+
+
+@pytest.mark.parametrize("how", METHODS)
+def test_service_area_of_one_facility_on_a_line(how):
+    net = line_network()
+    facility = np.array([[500_450.0, 4_400_000.0]])
+    access = solved(net, facility, 250.0)
+    area = service_areas(net, access, {"t": 250.0}, facility_points=shapely.points(facility),
+                         how=how, width_m=30.0, tolerance_m=0.0).geometry.iloc[0]
+    y = 4_400_000.0
+    inside = [shapely.Point(500_450 + dx, y + dy) for dx in (-240, 0, 240) for dy in (-25, 25)]
+    assert all(area.contains(point) for point in inside)
+    # beyond the cut point: the buffer's round cap reaches 30 m further, the partition
+    # stops within half a sample spacing of the cut
+    slack = 30.0 if how == "buffer" else isochrones.sample_spacing_m / 2
+    assert not area.contains(shapely.Point(500_450 + 250 + slack + 2, y))
+    assert not area.contains(shapely.Point(500_450 - 250 - slack - 2, y))
+    assert not area.contains(shapely.Point(500_450, y + 32))
+
+
+@pytest.mark.parametrize("how", METHODS)
+def test_types_without_facilities_get_no_row(how):
+    net = line_network()
+    access = Access(net, shapely.points(np.array([[500_450.0, 4_400_000.0]])), ["a"],
+                    {"a": 500.0, "b": 500.0}).solve()
+    areas = service_areas(net, access, {"a": 250.0, "b": 250.0}, how=how)
+    assert areas["type_id"].tolist() == ["a"] and areas.crs == net.crs
+    assert areas.columns.tolist() == ["type_id", "threshold_m", "geometry"]
+
+
+def test_large_networks_are_skipped(monkeypatch, caplog):
+    net = grid_network()
+    access = solved(net, net.node_xy[[7]], 150.0)
+    monkeypatch.setattr(isochrones, "max_edges", 10)
+    areas = service_areas(net, access, {"t": 150.0})
+    assert len(areas) == 0 and "skipped" in caplog.text
+
+
+# --------------------------------------------------------------------------- real network
+
+
+@pytest.fixture(scope="module")
+def helsinki_areas(helsinki_analysis):
+    """Service areas of ten types with facilities, by both methods."""
+    analysis = helsinki_analysis
+    present = set(analysis.facilities["type_id"])
+    chosen = {t.id: t.threshold_m for t in analysis.catalogue.types if t.id in present}
+    chosen = dict(list(chosen.items())[:10])
+    return {how: service_areas(analysis.network, analysis.access, chosen,
+                               facility_points=analysis.facilities.geometry, how=how)
+            for how in METHODS}
+
+
+@pytest.mark.parametrize("how", METHODS)
+def test_every_covered_residence_lies_within_its_access_leg_of_the_area(
+        helsinki_analysis, helsinki_areas, how):
+    analysis = helsinki_analysis
+    areas = helsinki_areas[how].set_index("type_id")
+    homes = analysis.residences
+    snap = analysis.network.snap(homes.geometry)
+    checked = 0
+    for type_id in areas.index:
+        threshold = analysis.catalogue.type(type_id).threshold_m
+        covered = (homes[f"dist_{type_id}"] <= threshold).to_numpy()
+        distance = shapely.distance(areas.geometry[type_id], homes.geometry.to_numpy()[covered])
+        # buffer: the foot on the street is inside (1 m simplification); partition:
+        # within half a sample spacing of it, well inside the issue's buffer + access leg
+        slack = 1.0 if how == "buffer" else isochrones.sample_spacing_m
+        assert np.all(distance <= snap.access_m[covered] + slack), type_id
+        assert np.all(distance <= snap.access_m[covered] + isochrones.buffer_m), type_id
+        checked += covered.sum()
+    assert checked > 100
+
+
+@pytest.mark.parametrize("how", METHODS)
+def test_places_beyond_the_threshold_as_the_crow_flies_are_outside(
+        helsinki_analysis, helsinki_areas, how):
+    analysis = helsinki_analysis
+    areas = helsinki_areas[how].set_index("type_id")
+    nodes = shapely.points(analysis.network.node_xy)
+    checked = 0
+    for type_id in areas.index:
+        threshold = analysis.catalogue.type(type_id).threshold_m
+        facilities = analysis.facilities.geometry[analysis.facilities["type_id"] == type_id]
+        crow = shapely.distance(nodes[:, None], facilities.to_numpy()[None, :]).min(axis=1)
+        # walking is never shorter than the straight line
+        far = crow > threshold + isochrones.buffer_m + isochrones.sample_spacing_m
+        assert not shapely.intersects(areas.geometry[type_id], nodes[far]).any(), type_id
+        checked += far.sum()
+    assert checked > 500
+
+
+@pytest.mark.parametrize("how", METHODS)
+def test_one_facility_at_the_edge_of_the_network_is_no_disc(helsinki_network, how):
+    net = helsinki_network
+    corner = np.argmin(net.node_xy[:, 1])  # the southernmost node
+    point = shapely.points(net.node_xy[[corner]] + [[3.0, 3.0]])
+    access = Access(net, point, ["t"], {"t": 1200.0}).solve()
+    area = service_areas(net, access, {"t": 600.0}, facility_points=point,
+                         how=how).geometry.iloc[0]
+    assert area.contains(point[0])
+    assert area.area < 0.9 * area.convex_hull.area
+    assert area.area < 0.35 * np.pi * 600.0 ** 2
+
+
+def test_the_two_methods_agree_on_a_lattice():
+    net = grid_network(8)
+    facility = net.node_xy[[27]] + [[30.0, 0.0]]
+    access = solved(net, facility, 220.0)
+    areas = [service_areas(net, access, {"t": 220.0}, facility_points=shapely.points(facility),
+                           how=how, width_m=20.0).geometry.iloc[0] for how in METHODS]
+    # they differ only at cut ends (round cap against a straight cut)
+    assert areas[0].symmetric_difference(areas[1]).area < 0.12 * areas[1].area

@@ -1,0 +1,200 @@
+"""The map: gap hexagons, encodings, a self-contained page, basemaps, `planner map`."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import pytest
+import shapely
+from click.testing import CliRunner
+
+from planner import maps
+from planner.catalogue import load_catalogue
+from planner.cli_map import map_command
+from planner.coords import wgs84_to_gcj02
+from planner.errors import PlannerError
+from planner.outputs import analysis_layers, read_results, write_analysis
+
+
+def shows(html: str, text: str) -> bool:
+    """Whether ``text`` is in the page, as UTF-8 or as a JSON/JS escape."""
+    return text in html or json.dumps(text)[1:-1] in html
+
+
+def data_blocks(html: str) -> dict:
+    """The JSON data blocks of a map page, by id."""
+    return {match[1]: json.loads(match[2]) for match in re.finditer(
+        r'<script type="application/json" id="([^"]+)">(.*?)</script>', html, re.S)}
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+def test_colours():
+    colours = maps.score_colours([0.0, 0.5, 1.0, np.nan, 2.0])
+    assert colours.tolist() == ["#d73027", "#fee08b", "#1a9850", maps.NO_SCORE, "#1a9850"]
+    assert maps.score_colour(None) == maps.NO_SCORE
+    assert maps.cell_colours([0, 1, 2, 3, 10, 11, 40]).tolist() == [
+        "#ffffb2", "#fed976", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
+
+
+def test_hexagons_hold_their_points():
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(0, 2000, size=(500, 2)) + [400_000, 4_400_000]
+    q, r = maps.hexagon_index(xy, 150.0)
+    cells = maps.hexagons(q, r, 150.0)
+    assert shapely.covers(cells, shapely.points(xy)).all()
+    assert shapely.area(cells) == pytest.approx(np.sqrt(3) / 2 * 150.0 ** 2)
+
+
+def test_gap_cells_count_types_no_resident_reaches():
+    crs = "EPSG:32650"
+    # two homes in one hexagon, one far away; types a (300 m) and b (500 m)
+    homes = gpd.GeoDataFrame({
+        "population": [10.0, 30.0, 5.0],
+        "dist_a": [100.0, np.nan, np.nan],   # the first home reaches a
+        "dist_b": [600.0, 700.0, 200.0],     # nobody in the first cell reaches b
+    }, geometry=shapely.points([[500_000, 4_400_000], [500_010, 4_400_010],
+                                [502_000, 4_400_000]]), crs=crs)
+    cells = maps.gap_cells(homes, {"a": 300.0, "b": 500.0, "c": 400.0}, cell_m=150.0)
+    assert len(cells) == 2 and cells.crs == homes.crs
+    first = cells[cells.contains(homes.geometry.iloc[0])].iloc[0]
+    assert first["n_missing_types"] == 1 and first["missing_types"] == "b"
+    assert first["population"] == 40.0 and first["n_residences"] == 2
+    # types beyond reach per resident: 1 for the first home, 2 for the second
+    assert first["mean_missing_types"] == pytest.approx((10 * 1 + 30 * 2) / 40, abs=0.01)
+    second = cells[cells.contains(homes.geometry.iloc[2])].iloc[0]
+    assert second["missing_types"] == "a" and second["cell_m"] == 150.0
+
+
+def test_polygon_encoding_round_trips():
+    square = shapely.box(116.3, 39.9, 116.31, 39.91)
+    holed = shapely.Polygon(square.exterior.coords,
+                            [shapely.box(116.302, 39.902, 116.304, 39.904).exterior.coords])
+    multi = shapely.MultiPolygon([square, shapely.box(116.4, 39.9, 116.41, 39.91)])
+    geoms = np.array([holed, multi, square], dtype=object)
+    decoded = maps.decode_polygons(json.loads(json.dumps(maps.encode_polygons(geoms))))
+    assert all(shapely.equals(decoded, geoms))
+    assert len(maps.decode_polygons(maps.encode_polygons(np.array([], dtype=object)))) == 0
+
+
+def test_tianditu_needs_a_key(monkeypatch):
+    monkeypatch.delenv("TIANDITU_KEY", raising=False)
+    with pytest.raises(PlannerError, match="TIANDITU_KEY"):
+        maps.resolve_basemap("tianditu")
+    assert maps.resolve_basemap("tianditu", "abc")["key"] == "abc"
+    monkeypatch.setenv("TIANDITU_KEY", "xyz")
+    assert maps.resolve_basemap("tianditu")["key"] == "xyz"
+    with pytest.raises(PlannerError, match="unknown basemap"):
+        maps.resolve_basemap("google")
+
+
+# --------------------------------------------------------------------------- the demo map
+
+
+@pytest.fixture(scope="module")
+def demo_results(helsinki_analysis, tmp_path_factory):
+    out = tmp_path_factory.mktemp("maps_demo")
+    write_analysis(helsinki_analysis, out)
+    return out
+
+
+def test_results_gain_isochrones_and_gaps(demo_results, helsinki_analysis):
+    layers = dict(pyogrio.list_layers(demo_results / "coverage.gpkg"))
+    assert {"isochrones", "gaps"} <= set(layers)
+    results = read_results(demo_results)
+    areas, cells = results["isochrones"], results["gaps"]
+    assert areas.crs.to_epsg() == 4326 and cells.crs.to_epsg() == 4326
+    assert {"type_id", "threshold_m"} <= set(areas.columns)
+    present = set(helsinki_analysis.facilities["type_id"])
+    assert set(areas["type_id"]) == present & set(helsinki_analysis.catalogue.type_ids)
+    assert {"cell_id", "population", "n_missing_types", "missing_types",
+            "mean_missing_types"} <= set(cells.columns)
+    # every residence sits in one hexagon, and the populations add up
+    assert cells["population"].sum() == pytest.approx(
+        results["residences"]["population"].sum(), abs=1.0)
+    # no facility of these types in the demo area: a gap in every hexagon
+    assert cells["missing_types"].str.contains("nursing_home").all()
+
+
+def test_demo_map_is_self_contained_and_small(demo_results):
+    html = (demo_results / "map.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src=", html)
+    assert not re.search(r"<link[^>]+stylesheet", html)
+    assert "cdn." not in html and "jquery" not in html.lower()
+    assert "Leaflet 1.9.4" in html and "markercluster" in html.lower()
+    assert len(html.encode()) < 1_000_000
+    blocks = data_blocks(html)
+    assert {"pl-data-communities", "pl-data-areas", "pl-data-residences",
+            "pl-data-cells"} <= set(blocks)
+    catalogue = load_catalogue()
+    for scene in catalogue.scenes:
+        assert f"pl-data-facilities-{scene.id}" in blocks
+        assert shows(html, scene.en)
+
+
+def test_map_is_deterministic_and_rerenders_from_the_results(demo_results, tmp_path):
+    first = tmp_path / "a.html"
+    second = tmp_path / "b.html"
+    for path in (first, second):
+        result = CliRunner().invoke(map_command, [str(demo_results), "--out", str(path)])
+        assert result.exit_code == 0, result.output
+        assert "map written to" in result.output
+    assert first.read_bytes() == second.read_bytes()
+    # the same data as the map write_analysis drew (simplification aside)
+    original = data_blocks((demo_results / "map.html").read_text(encoding="utf-8"))
+    again = data_blocks(first.read_text(encoding="utf-8"))
+    assert again["pl-data-residences"]["gaps"] == original["pl-data-residences"]["gaps"]
+    assert again["pl-data-facilities-health"] == original["pl-data-facilities-health"]
+
+
+def test_map_command_languages_and_errors(demo_results, tmp_path, monkeypatch):
+    out = tmp_path / "zh.html"
+    result = CliRunner().invoke(map_command, [str(demo_results), "--lang", "zh",
+                                              "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = out.read_text(encoding="utf-8")
+    assert shows(html, "邻里生活") and shows(html, "社区综合得分")
+    monkeypatch.delenv("TIANDITU_KEY", raising=False)
+    result = CliRunner().invoke(map_command, [str(demo_results), "--basemap", "tianditu",
+                                              "--out", str(tmp_path / "t.html")])
+    assert result.exit_code == 2 and "TIANDITU_KEY" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "t.html").exists()
+    result = CliRunner().invoke(map_command, [str(tmp_path / "nothing")])
+    assert result.exit_code == 2 and "coverage.gpkg" in result.output
+    result = CliRunner().invoke(map_command, [str(demo_results), "--basemap", "tianditu",
+                                              "--tianditu-key", "k123",
+                                              "--out", str(tmp_path / "t.html")])
+    assert result.exit_code == 0 and "tk=k123" in (tmp_path / "t.html").read_text()
+
+
+# --------------------------------------------------------------------------- Beijing, Amap
+
+
+def test_amap_overlays_are_shifted_to_gcj02(beijing_analysis):
+    layers = analysis_layers(beijing_analysis)
+    plain = maps.build_map(layers, beijing_analysis.catalogue).get_root().render()
+    shifted = maps.build_map(layers, beijing_analysis.catalogue,
+                             basemap="amap").get_root().render()
+    assert "autonavi" in shifted and shows(shifted, "邻里生活")  # Chinese names: Chinese labels
+    facilities = layers["facilities"].to_crs(4326)
+    for html, datum in ((plain, "wgs84"), (shifted, "gcj02")):
+        block = data_blocks(html)["pl-data-facilities-neighbourhood"]
+        first = facilities[facilities["facility_id"] == block["id"][0]].geometry.iloc[0]
+        lon, lat = (first.x, first.y) if datum == "wgs84" else map(
+            float, wgs84_to_gcj02(first.x, first.y))
+        assert block["x"][0] == pytest.approx(lon, abs=1e-6)
+        assert block["y"][0] == pytest.approx(lat, abs=1e-6)
+    # polygons too: the shift is some hundreds of metres
+    before = maps.decode_polygons(data_blocks(plain)["pl-data-communities"]["e"])
+    after = maps.decode_polygons(data_blocks(shifted)["pl-data-communities"]["e"])
+    expected = maps.transform_geometries(before, "wgs84", "gcj02")
+    assert np.allclose(shapely.get_coordinates(after), shapely.get_coordinates(expected),
+                       atol=2e-5)
+    offset = shapely.get_coordinates(after)[0] - shapely.get_coordinates(before)[0]
+    assert 100 < np.hypot(offset[0] * 85_000, offset[1] * 111_000) < 1000
