@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -50,9 +51,16 @@ from planner.catalogue import Catalogue, load_catalogue
 from planner.coords import transform, transform_geometries
 from planner.errors import PlannerError
 
+log = logging.getLogger(__name__)
+
 #: Side-to-side width of the hexagons of the ``gaps`` layer, metres (the
 #: distance between neighbouring cell centres).
 gap_cell_m: float = 150.0
+
+#: Above this many residences the map leaves out the layer of residences beyond
+#: reach (the gap hexagons still show where they are): a city's 300,000 homes
+#: would make the page tens of megabytes.
+max_map_residences: int = 30_000
 
 #: Simplification tolerance of polygons drawn on the map, metres.
 display_tolerance_m: float = 3.0
@@ -741,19 +749,25 @@ def _residences_payload(residences: gpd.GeoDataFrame, types: list,
 
     Returns the JSON and the population beyond reach of each type.
     """
-    homes = residences.to_crs(4326)
-    x, y = datum.points(homes)
-    population = homes["population"].to_numpy(float)
-    distance = homes[[f"dist_{t.id}" for t in types]].to_numpy(float)
+    population = residences["population"].to_numpy(float)
+    distance = residences[[f"dist_{t.id}" for t in types]].to_numpy(float)
     limits = np.array([t.threshold_m for t in types])
     beyond = ~(np.nan_to_num(distance, nan=np.inf) <= limits[None, :])
+    uncovered = (population[:, None] * beyond).sum(axis=0)
+    if len(residences) > max_map_residences:
+        log.warning("%d residences: the map leaves out the residences beyond reach "
+                    "(more than planner.maps.max_map_residences = %d); the gap hexagons "
+                    "show them", len(residences), max_map_residences)
+        return _json({"x": [], "y": [], "p": [], "id": [], "gaps": {}}), uncovered
+    homes = residences.to_crs(4326)
+    x, y = datum.points(homes)
     gaps = {}
     for column in np.flatnonzero(beyond.any(axis=0)):  # one entry per type
         rows = np.flatnonzero(beyond[:, column])
         gaps[str(column)] = [rows.tolist(), _nullable(distance[rows, column], 0)]
     payload = _json({"x": x.tolist(), "y": y.tolist(), "p": _nullable(population, 1),
                      "id": homes["residence_id"].astype(str).tolist(), "gaps": gaps})
-    return payload, (population[:, None] * beyond).sum(axis=0)
+    return payload, uncovered
 
 
 def _facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: dict,

@@ -198,3 +198,16 @@ def test_amap_overlays_are_shifted_to_gcj02(beijing_analysis):
                        atol=2e-5)
     offset = shapely.get_coordinates(after)[0] - shapely.get_coordinates(before)[0]
     assert 100 < np.hypot(offset[0] * 85_000, offset[1] * 111_000) < 1000
+
+
+def test_city_scale_maps_leave_out_the_residence_layer(helsinki_analysis, monkeypatch):
+    from planner import maps
+    from planner.outputs import analysis_layers
+
+    layers = analysis_layers(helsinki_analysis, isochrones=False)
+    full = maps.build_map(layers, helsinki_analysis.catalogue, lang="en")
+    monkeypatch.setattr(maps, "max_map_residences", 10)
+    capped = maps.build_map(layers, helsinki_analysis.catalogue, lang="en")
+    full_html, capped_html = full.get_root().render(), capped.get_root().render()
+    assert len(capped_html) < len(full_html)
+    assert '"x": []' in capped_html.replace('"x":[]', '"x": []')
