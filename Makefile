@@ -24,7 +24,12 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.installed-test
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]' || \
+		$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $(VENV)/.installed-test $@
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.installed-test

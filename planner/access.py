@@ -12,17 +12,30 @@ A point (residence, candidate site) snapped onto edge (u, v) at offset r with
 access leg a is at ``a + min(d[u] + r, d[v] + length − r)``; a facility of the
 same type on the same edge is also reached directly along it.
 Distances beyond the search limit are NaN: unreachable is explicit.
+
+Two measures keep a whole city fast (``benchmarks/``): the searches run on
+the contracted graph (:func:`planner.network.contract`: chains of degree-two
+nodes become single edges, exact distances restored afterwards), and on a
+large graph the types are shared among worker processes.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
-from planner.network import Snap, WalkNetwork, symmetric_csr
+from planner import settings
+from planner.network import Contraction, Snap, WalkNetwork, contract, min_csr, symmetric_csr
+
+#: Reduced graphs with at least this many nodes are searched by worker
+#: processes (one type at a time) when more than one core is available.
+PARALLEL_MIN_NODES = 100_000
 
 
 class Access:
@@ -48,30 +61,104 @@ class Access:
     """
 
     def __init__(self, network: WalkNetwork, facility_points, facility_type: Sequence[str],
-                 limits_m: Mapping[str, float]) -> None:
+                 limits_m: Mapping[str, float], *, workers: int | None = None) -> None:
         self.network = network
         self.type_ids = list(limits_m)
         self.limits_m = np.array([float(limits_m[type_id]) for type_id in self.type_ids])
         self.facility_type = np.asarray(facility_type, dtype=object)
         self.facility_snap = network.snap(facility_points)
         self.node_distance_m: np.ndarray | None = None
-        self._graph = self._augmented_graph()
+        self.workers = workers
+        self._full_graph: sparse.csr_matrix | None = None
+        self._contraction: Contraction | None = None
+        self._reduced_graph: sparse.csr_matrix | None = None
+        self._chain_pairs: tuple | None = None
 
     @property
     def n_facilities_snapped(self) -> int:
         return int(self.facility_snap.snapped.sum())
 
-    def _augmented_graph(self):
+    @property
+    def _graph(self) -> sparse.csr_matrix:
+        """The uncontracted augmented graph (network nodes, then one per facility)."""
+        if self._full_graph is None:
+            self._full_graph = self._augmented_graph()
+        return self._full_graph
+
+    def _augmented_graph(self) -> sparse.csr_matrix:
         net, snap = self.network, self.facility_snap
         on_net = np.flatnonzero(snap.snapped)
-        virtual = net.n_nodes + np.arange(len(self.facility_type))
+        virtual = net.n_nodes + on_net
         edge = snap.edge[on_net]
         to_u = snap.access_m[on_net] + snap.offset_m[on_net]
         to_v = snap.access_m[on_net] + net.edge_length_m[edge] - snap.offset_m[on_net]
-        u = np.concatenate([net.edge_u, virtual[on_net], virtual[on_net]])
-        v = np.concatenate([net.edge_v, net.edge_u[edge], net.edge_v[edge]])
-        length = np.concatenate([net.edge_length_m, to_u, to_v])
-        return symmetric_csr(u, v, length, net.n_nodes + len(self.facility_type))
+        return symmetric_csr(np.concatenate([net.edge_u, virtual, virtual]),
+                             np.concatenate([net.edge_v, net.edge_u[edge], net.edge_v[edge]]),
+                             np.concatenate([net.edge_length_m, to_u, to_v]),
+                             net.n_nodes + len(self.facility_type))
+
+    def _reduce(self) -> None:
+        """Contract the network and join the facilities to the reduced graph.
+
+        A facility on an edge between two terminals is joined to them as in
+        the full graph; one on a chain is joined to the chain's two ends by
+        its access leg plus the walk along the chain, and reaches the chain's
+        own nodes directly (:meth:`_on_chain`).
+        """
+        net, snap = self.network, self.facility_snap
+        self._contraction = reduced = contract(net)
+        on_net = np.flatnonzero(snap.snapped)
+        edge, access = snap.edge[on_net], snap.access_m[on_net]
+        chain, position = reduced.position(edge, snap.offset_m[on_net])
+        on_chain = chain >= 0
+        n_terminals = reduced.n_terminals
+        virtual = n_terminals + on_net
+        ends_a = reduced.reduced[net.edge_u[edge]]
+        ends_b = reduced.reduced[net.edge_v[edge]]
+        to_a = access + snap.offset_m[on_net]
+        to_b = access + net.edge_length_m[edge] - snap.offset_m[on_net]
+        along = chain[on_chain]
+        ends_a[on_chain], ends_b[on_chain] = reduced.chain_a[along], reduced.chain_b[along]
+        # as in the full graph: the leg to the nearer end of the facility's own edge
+        # (never shorter than settings.min_edge_length_m), then along the chain
+        start, end = reduced.edge_offset_u[edge], reduced.edge_offset_v[edge]
+        low, high = np.minimum(start, end), np.maximum(start, end)
+        leg_low = np.maximum(access + position - low, settings.min_edge_length_m)
+        leg_high = np.maximum(access + high - position, settings.min_edge_length_m)
+        to_a[on_chain] = leg_low[on_chain] + low[on_chain]
+        to_b[on_chain] = leg_high[on_chain] + (reduced.chain_m[along] - high[on_chain])
+        # facility legs point one way, out of the facility: a search from one
+        # type's facilities never enters another type's virtual nodes
+        self._reduced_graph = min_csr(
+            np.concatenate([reduced.edge_u, reduced.edge_v, virtual, virtual]),
+            np.concatenate([reduced.edge_v, reduced.edge_u, ends_a, ends_b]),
+            np.concatenate([reduced.edge_length_m, reduced.edge_length_m, to_a, to_b]),
+            n_terminals + len(self.facility_type))
+        # facility × interior node of the same chain, for the direct walk along it
+        facility = on_net[on_chain]
+        chain, low, high = chain[on_chain], low[on_chain], high[on_chain]
+        leg_low, leg_high = leg_low[on_chain], leg_high[on_chain]
+        rows = np.argsort(reduced.interior_chain, kind="stable")
+        starts = np.searchsorted(reduced.interior_chain[rows], chain)
+        counts = np.searchsorted(reduced.interior_chain[rows], chain, side="right") - starts
+        pair_facility = np.repeat(np.arange(len(facility)), counts)
+        pair_row = rows[np.repeat(starts, counts) + np.arange(counts.sum())
+                        - np.repeat(np.cumsum(counts) - counts, counts)]
+        offset = reduced.offset_m[pair_row]
+        below = offset <= low[pair_facility]
+        self._chain_pairs = (facility[pair_facility], pair_row, np.where(
+            below, leg_low[pair_facility] + (low[pair_facility] - offset),
+            leg_high[pair_facility] + (offset - high[pair_facility])))
+
+    def _on_chain(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """Per type column, ``(interior_row, distance)`` from its facilities on chains."""
+        facility, row, value = self._chain_pairs
+        column = pd.Index(self.type_ids).get_indexer(self.facility_type[facility])
+        order = np.argsort(column, kind="stable")
+        column, row, value = column[order], row[order], value[order]
+        bounds = np.searchsorted(column, np.arange(len(self.type_ids) + 1))
+        return {index: (row[start:stop], value[start:stop])
+                for index, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))}
 
     def sources(self, type_id: str) -> np.ndarray:
         """Virtual-node indices of the snapped facilities of one type."""
@@ -79,19 +166,37 @@ class Access:
         return self.network.n_nodes + np.flatnonzero(mask)
 
     def solve(self) -> Access:
-        """Run one bounded multi-source Dijkstra per type; fills :attr:`node_distance_m`."""
+        """Run one bounded multi-source Dijkstra per type; fills :attr:`node_distance_m`.
+
+        The searches run on the contracted graph; with more than one worker
+        and a large graph they are spread over worker processes.
+        """
+        if self._contraction is None:
+            self._reduce()
+        reduced, graph = self._contraction, self._reduced_graph
         n_nodes = self.network.n_nodes
-        distance = np.full((n_nodes, len(self.type_ids)), np.inf)
+        # column-major: each type's column is written in one contiguous block
+        distance = np.full((n_nodes, len(self.type_ids)), np.inf, order="F")
+        snapped = self.facility_snap.snapped
+        jobs = []
         for column, (type_id, limit) in enumerate(zip(self.type_ids, self.limits_m,
                                                       strict=True)):
-            sources = self.sources(type_id)
-            if len(sources) == 0:
-                continue
-            reached = dijkstra(self._graph, directed=True, indices=sources, min_only=True,
-                               limit=limit)
-            distance[:, column] = reached[:n_nodes]
+            mask = (self.facility_type == type_id) & snapped
+            if mask.any():
+                jobs.append((column, reduced.n_terminals + np.flatnonzero(mask), limit))
+        on_chain = self._on_chain()
+        for column, reached in _search(graph, jobs, self._workers(graph.shape[0], len(jobs))):
+            reduced.expand(reached, self.limits_m[column], out=distance[:, column],
+                           on_chain=on_chain[column])
         self.node_distance_m = distance
         return self
+
+    def _workers(self, n_graph_nodes: int, n_jobs: int) -> int:
+        if self.workers is not None:
+            return max(1, min(int(self.workers), n_jobs))
+        if n_graph_nodes < PARALLEL_MIN_NODES or n_jobs < 2:
+            return 1
+        return max(1, min(_available_cores(), n_jobs))
 
     def point_distances(self, points=None, *, snap: Snap | None = None) -> np.ndarray:
         """Distance from points to the nearest facility of every type.
@@ -148,3 +253,51 @@ class Access:
                   + pairs["fac_access"]).to_numpy()
         rows, columns = pairs["row"].to_numpy(), pairs["column"].to_numpy()
         np.minimum.at(result, (rows, columns), direct)
+
+
+# --------------------------------------------------------------------------- searches
+
+
+def _available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+_SHARED_GRAPH: sparse.csr_matrix | None = None
+
+
+def _search_one(job):
+    column, sources, limit = job
+    return column, dijkstra(_SHARED_GRAPH, directed=True, indices=sources, min_only=True,
+                            limit=limit)
+
+
+def _search(graph: sparse.csr_matrix, jobs: list, workers: int):
+    """``(column, distances)`` of each ``(column, sources, limit)`` job, in any order.
+
+    With ``workers > 1`` the jobs go to forked worker processes that share the
+    graph; where forking is not possible (no ``fork`` start method, or inside
+    a daemonic worker of another pool) they run here, one after the other.
+    """
+    global _SHARED_GRAPH
+    graph = graph.tocsr()
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods() \
+            and not multiprocessing.current_process().daemon:
+        _SHARED_GRAPH = graph
+        try:
+            pool = multiprocessing.get_context("fork").Pool(workers)
+        except (OSError, ValueError):  # no processes to be had: search here
+            pool = None
+        if pool is not None:
+            try:
+                with pool:
+                    yield from pool.imap_unordered(_search_one, jobs)
+                return
+            finally:
+                _SHARED_GRAPH = None
+        _SHARED_GRAPH = None
+    for column, sources, limit in jobs:
+        yield column, dijkstra(graph, directed=True, indices=sources, min_only=True,
+                               limit=limit)

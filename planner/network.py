@@ -10,6 +10,7 @@ a far corner.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import geopandas as gpd
 import numpy as np
@@ -22,6 +23,11 @@ from scipy.sparse import csgraph
 from planner import settings
 from planner.errors import PlannerError
 from planner.sources import Area
+
+#: Spacing of the points sampled along edges for snapping, metres.
+SNAP_SAMPLE_M = 30.0
+#: Nearest samples examined per point when snapping.
+SNAP_CANDIDATES = 12
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ class WalkNetwork:
 
     def __post_init__(self) -> None:
         self._tree: shapely.STRtree | None = None
+        self._samples: tuple | None = None
+        self._segments: tuple | None = None
         self._csr: sparse.csr_matrix | None = None
 
     @property
@@ -111,6 +119,18 @@ class WalkNetwork:
         max_distance_m
             Points further from every edge stay unsnapped (``edge == -1``);
             :data:`planner.settings.max_snap_distance_m` when omitted.
+
+        Notes
+        -----
+        Candidates come from a k-d tree of the midpoints of edge pieces at
+        most :data:`SNAP_SAMPLE_M` long: every point of an edge lies within
+        half that length of one of the edge's midpoints, so when the k-th
+        nearest sample is further than the best edge found plus half the
+        spacing, no other edge can be nearer and the answer is exact. The
+        points where this does not hold are examined again with four times
+        as many candidates, and those still open (and non-point geometries)
+        are answered by an R-tree of the edges. Of equally near edges the one
+        with the lowest index is taken.
         """
         limit = settings.max_snap_distance_m if max_distance_m is None else max_distance_m
         geoms = np.asarray(getattr(points, "values", points), dtype=object)
@@ -120,26 +140,94 @@ class WalkNetwork:
         access_m = np.full(n_points, np.nan)
         if n_points == 0 or self.n_edges == 0:
             return Snap(edge, offset_m, access_m)
-        if self._tree is None:
-            self._tree = shapely.STRtree(self.edge_geometry)
-        point_index, edge_index = self._tree.query_nearest(
-            geoms, max_distance=limit, all_matches=False)
-        # query_nearest returns ties in tree order; keep the first per point
-        first = np.unique(point_index, return_index=True)[1]
-        point_index, edge_index = point_index[first], edge_index[first]
-        u_xy = self.node_xy[self.edge_u[edge_index]]
-        v_xy = self.node_xy[self.edge_v[edge_index]]
-        xy = shapely.get_coordinates(geoms[point_index])
-        along = v_xy - u_xy
-        seg_len2 = np.einsum("ij,ij->i", along, along)
-        t = np.where(seg_len2 > 0, np.einsum("ij,ij->i", xy - u_xy, along)
-                     / np.where(seg_len2 > 0, seg_len2, 1), 0.0)
-        t = np.clip(t, 0.0, 1.0)
-        foot = u_xy + t[:, None] * along
-        edge[point_index] = edge_index
-        offset_m[point_index] = t * self.edge_length_m[edge_index]
-        access_m[point_index] = np.hypot(*(xy - foot).T)
+        point_like = (shapely.get_type_id(geoms) == 0) & ~shapely.is_empty(geoms)
+        rows = np.flatnonzero(point_like)
+        xy = shapely.get_coordinates(geoms[rows])[:, :2]
+        tree, sample_edge = self._sample_tree()
+        undecided = [np.flatnonzero(~point_like)]
+        k = SNAP_CANDIDATES
+        while len(rows):  # more candidates for the points not decided yet, twice
+            k = min(k, len(sample_edge))
+            sample_distance, sample = tree.query(xy, k=k, workers=-1)
+            candidates = sample_edge[sample.reshape(len(rows), k)]
+            _, _, distance = self._project(candidates, xy[:, None, :])
+            best = distance.min(axis=1)
+            nearest = np.where(distance == best[:, None], candidates, self.n_edges).min(axis=1)
+            decided = (k == len(sample_edge)) | (
+                sample_distance.reshape(len(rows), k)[:, -1]
+                >= np.minimum(best, limit) + SNAP_SAMPLE_M / 2)
+            near = decided & (best <= limit)
+            edge[rows[near]] = nearest[near]
+            rows, xy = rows[~decided], xy[~decided]
+            if k >= 4 * SNAP_CANDIDATES:
+                break
+            k *= 4
+        undecided = np.concatenate([rows, *undecided])
+        if len(undecided):
+            if self._tree is None:
+                self._tree = shapely.STRtree(self.edge_geometry)
+            point_index, edge_index = self._tree.query_nearest(
+                geoms[undecided], max_distance=limit, all_matches=True)
+            # of equally near edges keep the lowest index, as above
+            order = np.lexsort((edge_index, point_index))
+            point_index, edge_index = point_index[order], edge_index[order]
+            first = np.unique(point_index, return_index=True)[1]
+            edge[undecided[point_index[first]]] = edge_index[first]
+        placed = np.flatnonzero(edge >= 0)
+        xy = self._nearest_xy(geoms[placed], edge[placed])
+        share, _, distance = self._project(edge[placed], xy)
+        offset_m[placed] = share * self.edge_length_m[edge[placed]]
+        access_m[placed] = distance
         return Snap(edge, offset_m, access_m)
+
+    def _project(self, edge: np.ndarray, xy: np.ndarray):
+        """Share along each edge of the foot of the perpendicular from ``xy``,
+        the foot, and the distance (``edge`` of any shape, ``xy`` broadcast to it)."""
+        if self._segments is None:
+            start = self.node_xy[self.edge_u]
+            along = self.node_xy[self.edge_v] - start
+            seg_len2 = np.einsum("ij,ij->i", along, along)
+            inverse = np.divide(1.0, seg_len2, out=np.zeros_like(seg_len2), where=seg_len2 > 0)
+            self._segments = (start[:, 0].copy(), start[:, 1].copy(), along[:, 0].copy(),
+                              along[:, 1].copy(), inverse)
+        x0, y0, dx, dy, inverse = (column[edge] for column in self._segments)
+        px = xy[..., 0] - x0
+        py = xy[..., 1] - y0
+        share = np.clip((px * dx + py * dy) * inverse, 0.0, 1.0)
+        gap_x, gap_y = px - share * dx, py - share * dy
+        foot = np.stack([x0 + share * dx, y0 + share * dy], axis=-1)
+        return share, foot, np.hypot(gap_x, gap_y)
+
+    def _nearest_xy(self, geoms: np.ndarray, edge: np.ndarray) -> np.ndarray:
+        """Coordinates of points; for other geometries, their point nearest to the edge."""
+        xy = np.empty((len(geoms), 2))
+        point = shapely.get_type_id(geoms) == 0
+        xy[point] = shapely.get_coordinates(geoms[point])[:, :2]
+        if not point.all():
+            ends = np.stack([self.node_xy[self.edge_u[edge[~point]]],
+                             self.node_xy[self.edge_v[edge[~point]]]], axis=1)
+            nearest = shapely.shortest_line(geoms[~point], shapely.linestrings(ends))
+            xy[~point] = shapely.get_coordinates(shapely.get_point(nearest, 0))[:, :2]
+        return xy
+
+    def _sample_tree(self):
+        """k-d tree of the midpoints of edge pieces (cached) and the edge of each.
+
+        Every edge is cut into equal pieces no longer than :data:`SNAP_SAMPLE_M`;
+        every point of a piece is within half that length of its midpoint.
+        """
+        if self._samples is None:
+            from scipy.spatial import cKDTree
+
+            u_xy, v_xy = self.node_xy[self.edge_u], self.node_xy[self.edge_v]
+            span = np.hypot(*(v_xy - u_xy).T)
+            pieces = np.maximum(np.ceil(span / SNAP_SAMPLE_M).astype(np.int64), 1)
+            sample_edge = np.repeat(np.arange(self.n_edges), pieces)
+            step = np.arange(len(sample_edge)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
+            share = (step + 0.5) / pieces[sample_edge]
+            xy = u_xy[sample_edge] + share[:, None] * (v_xy - u_xy)[sample_edge]
+            self._samples = (cKDTree(xy), sample_edge)
+        return self._samples
 
     def edges_frame(self) -> gpd.GeoDataFrame:
         """Edges as a GeoDataFrame (``u``, ``v`` as OSM ids, ``length_m``)."""
@@ -161,17 +249,195 @@ def symmetric_csr(u: np.ndarray, v: np.ndarray, length_m: np.ndarray,
     :data:`planner.settings.min_edge_length_m` because csgraph reads an explicit
     zero as "no edge".
     """
-    rows = np.concatenate([u, v]).astype(np.int64)
-    cols = np.concatenate([v, u]).astype(np.int64)
-    weights = np.maximum(np.concatenate([length_m, length_m]), settings.min_edge_length_m)
-    key = rows * n_nodes + cols
-    order = np.lexsort((weights, key))
+    return min_csr(np.concatenate([u, v]), np.concatenate([v, u]),
+                   np.concatenate([length_m, length_m]), n_nodes)
+
+
+def min_csr(rows: np.ndarray, cols: np.ndarray, weights: np.ndarray,
+            n_nodes: int) -> sparse.csr_matrix:
+    """Directed CSR adjacency ``rows → cols`` keeping the minimum weight per pair.
+
+    Zero weights are raised to :data:`planner.settings.min_edge_length_m`
+    (see :func:`symmetric_csr`).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    key = rows * n_nodes + np.asarray(cols, dtype=np.int64)
+    weights = np.maximum(np.asarray(weights, dtype=float), settings.min_edge_length_m)
+    order = np.argsort(key)
     key, weights = key[order], weights[order]
-    keep = np.ones(len(key), dtype=bool)
-    keep[1:] = key[1:] != key[:-1]
-    key, weights = key[keep], weights[keep]
-    return sparse.csr_matrix((weights, (key // n_nodes, key % n_nodes)),
-                             shape=(n_nodes, n_nodes))
+    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else \
+        np.zeros(0, dtype=np.int64)
+    weights = np.minimum.reduceat(weights, first) if len(first) else weights
+    key = key[first]
+    indptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key // n_nodes, minlength=n_nodes), out=indptr[1:])
+    index_type = np.int32 if max(n_nodes, len(key)) < 2**31 else np.int64
+    return sparse.csr_matrix((weights, (key % n_nodes).astype(index_type),
+                              indptr.astype(index_type)), shape=(n_nodes, n_nodes))
+
+
+@dataclass(frozen=True)
+class Contraction:
+    """A network with its chains of degree-two nodes replaced by single edges.
+
+    OSM walking graphs are mostly degree-two nodes (curve points, crossings,
+    the joints of footways): 57% of the nodes of the Helsinki demo graph. A
+    shortest path enters such a chain only at one of its two ends, or starts
+    on it, so a search on the graph of the remaining *terminals* (the nodes of
+    degree other than two) gives the exact distances of the terminals, and a
+    chain node's distance follows from its chain's ends ``a`` and ``b``:
+    ``min(d[a] + offset, d[b] + length − offset)``, or from a source on the
+    chain itself.
+
+    Attributes
+    ----------
+    reduced
+        Reduced index of every network node, -1 for the interior of a chain.
+    terminals
+        Network node index of every reduced node.
+    chain_a, chain_b, chain_m
+        Per chain: reduced indices of its two ends and its length, metres.
+    interior, interior_chain, offset_m
+        Per chain interior node: network node index, chain, and distance
+        along the chain from its ``a`` end, metres.
+    edge_chain, edge_offset_u, edge_offset_v
+        Per network edge: its chain (-1 between two terminals) and the
+        offsets of its ``u`` and ``v`` ends along the chain.
+    edge_u, edge_v, edge_length_m
+        The reduced edges: direct edges between terminals, then one per
+        chain (a chain that returns to its start is left out: it never
+        shortens a path).
+    """
+
+    reduced: np.ndarray
+    terminals: np.ndarray
+    chain_a: np.ndarray
+    chain_b: np.ndarray
+    chain_m: np.ndarray
+    interior: np.ndarray
+    interior_chain: np.ndarray
+    offset_m: np.ndarray
+    edge_chain: np.ndarray
+    edge_offset_u: np.ndarray
+    edge_offset_v: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_length_m: np.ndarray
+
+    @property
+    def n_terminals(self) -> int:
+        return len(self.terminals)
+
+    @cached_property
+    def _interior_ends(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per interior node: its chain's two ends and the length to the ``b`` end."""
+        chain = self.interior_chain
+        return (self.chain_a[chain], self.chain_b[chain], self.chain_m[chain] - self.offset_m)
+
+    def position(self, edge: np.ndarray, offset_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Chain and offset along it of points at ``offset_m`` from the ``u`` end of edges.
+
+        Returns ``(chain, position)``; chain is -1 for edges between two terminals.
+        """
+        start, end = self.edge_offset_u[edge], self.edge_offset_v[edge]
+        position = np.where(end >= start, start + offset_m, start - offset_m)
+        return self.edge_chain[edge], position
+
+    def expand(self, distance: np.ndarray, limit: float = np.inf,
+               out: np.ndarray | None = None, on_chain: tuple | None = None) -> np.ndarray:
+        """Distances of every network node from the distances of the terminals.
+
+        Parameters
+        ----------
+        distance
+            ``(n_terminals,)`` distances on the reduced graph (``inf`` unreached).
+        limit
+            Distances beyond it become ``inf``, as in a bounded search.
+        out
+            A ``(n_nodes,)`` array (or a column view) to write into.
+        on_chain
+            ``(interior_row, value)``: sources lying on chains, as candidate
+            distances of interior nodes (rows of :attr:`interior`).
+        """
+        n_nodes = len(self.reduced)
+        result = np.empty(n_nodes) if out is None else out
+        result[self.terminals] = distance[: self.n_terminals]
+        end_a, end_b, rest = self._interior_ends
+        inner = np.minimum(distance[end_a] + self.offset_m, distance[end_b] + rest)
+        if on_chain is not None and len(on_chain[0]):
+            np.minimum.at(inner, on_chain[0], on_chain[1])
+        inner[inner > limit] = np.inf
+        result[self.interior] = inner
+        return result
+
+
+def contract(network: WalkNetwork) -> Contraction:
+    """Replace chains of degree-two nodes by single edges (see :class:`Contraction`).
+
+    Parameters
+    ----------
+    network
+        The walking network (one edge per node pair, no self-loops).
+    """
+    n_nodes, n_edges = network.n_nodes, network.n_edges
+    u, v, length = network.edge_u, network.edge_v, network.edge_length_m
+    terminal = (np.bincount(u, minlength=n_nodes) + np.bincount(v, minlength=n_nodes)) != 2
+    while True:  # a closed ring of degree-two nodes gets one terminal, then once more
+        inner_edge = ~terminal[u] & ~terminal[v]
+        _, label = csgraph.connected_components(
+            sparse.coo_matrix((np.ones(int(inner_edge.sum())), (u[inner_edge], v[inner_edge])),
+                              shape=(n_nodes, n_nodes)), directed=False)
+        boundary = np.flatnonzero(terminal[u] != terminal[v])
+        inside = np.where(terminal[u[boundary]], v[boundary], u[boundary])
+        has_end = np.zeros(label.max() + 1, dtype=bool)
+        has_end[label[inside]] = True
+        ring = ~terminal & ~has_end[label]
+        if not ring.any():
+            break
+        ring_nodes = np.flatnonzero(ring)
+        terminal[ring_nodes[np.unique(label[ring_nodes], return_index=True)[1]]] = True
+    # every chain has exactly two boundary edges: pair them up per chain
+    order = np.argsort(label[inside], kind="stable")
+    boundary, inside = boundary[order], inside[order]
+    outside = np.where(terminal[u[boundary]], u[boundary], v[boundary])
+    first, second = boundary[0::2], boundary[1::2]
+    n_chains = len(first)
+    # offsets along each chain: one search from a private copy of every chain's first end
+    copies = n_nodes + np.arange(len(boundary))
+    forest = symmetric_csr(np.concatenate([u[inner_edge], inside]),
+                           np.concatenate([v[inner_edge], copies]),
+                           np.concatenate([length[inner_edge], length[boundary]]),
+                           n_nodes + len(boundary))
+    along = (csgraph.dijkstra(forest, directed=True, indices=copies[0::2], min_only=True)
+             if n_chains else np.zeros(n_nodes + len(boundary)))
+    chain_m = along[copies[1::2]]
+    chain_of_label = np.full(label.max() + 1, -1, dtype=np.int64)
+    chain_of_label[label[inside[0::2]]] = np.arange(n_chains)
+    terminals = np.flatnonzero(terminal)
+    reduced = np.full(n_nodes, -1, dtype=np.int64)
+    reduced[terminals] = np.arange(len(terminals))
+    chain_a, chain_b = reduced[outside[0::2]], reduced[outside[1::2]]
+    interior = np.flatnonzero(~terminal)
+    # per edge: chain and the offsets of its ends (a chain's first end at 0, its last at L)
+    node_offset = along[:n_nodes]
+    edge_chain = np.full(n_edges, -1, dtype=np.int64)
+    edge_chain[inner_edge] = chain_of_label[label[u[inner_edge]]]
+    edge_chain[boundary] = np.repeat(np.arange(n_chains), 2)
+    edge_offset_u = np.where(terminal[u], 0.0, node_offset[u])
+    edge_offset_v = np.where(terminal[v], 0.0, node_offset[v])
+    u_last = terminal[u[second]]
+    edge_offset_u[second[u_last]] = chain_m[u_last]
+    edge_offset_v[second[~u_last]] = chain_m[~u_last]
+    direct = terminal[u] & terminal[v]
+    loop = chain_a == chain_b
+    return Contraction(
+        reduced=reduced, terminals=terminals, chain_a=chain_a, chain_b=chain_b,
+        chain_m=chain_m, interior=interior,
+        interior_chain=chain_of_label[label[interior]], offset_m=node_offset[interior],
+        edge_chain=edge_chain, edge_offset_u=edge_offset_u, edge_offset_v=edge_offset_v,
+        edge_u=np.concatenate([reduced[u[direct]], chain_a[~loop]]),
+        edge_v=np.concatenate([reduced[v[direct]], chain_b[~loop]]),
+        edge_length_m=np.concatenate([length[direct], chain_m[~loop]]))
 
 
 def build_network(area: Area, *, largest_component: bool = True) -> WalkNetwork:
