@@ -354,6 +354,9 @@ def classify(features: gpd.GeoDataFrame, catalogue: Catalogue) -> gpd.GeoDataFra
     for key in TRANSPORT_KEYS:
         if key in eligible.columns:
             nameable &= eligible[key].isna().to_numpy()
+    # keywords only run on the features that have a name (a city has 100,000s without)
+    named = np.flatnonzero(nameable & (names.str.len().to_numpy() > 2 * len(" | ")))
+    named_names = names.iloc[named]
     display = _display_name(eligible)
     parts = []
     for facility_type in catalogue.types:
@@ -361,12 +364,12 @@ def classify(features: gpd.GeoDataFrame, catalogue: Catalogue) -> gpd.GeoDataFra
         for rule in facility_type.tags:
             by_tag |= rule.evaluate(eligible)
         by_name = np.zeros(len(eligible), dtype=bool)
-        if facility_type.names:
-            by_name = nameable & names.str.contains("|".join(facility_type.names),
-                                                    regex=True).to_numpy(dtype=bool)
+        if facility_type.names and len(named):
+            hit = named_names.str.contains("|".join(facility_type.names), regex=True)
             if facility_type.exclude_names:
-                by_name = by_name & ~names.str.contains(
-                    "|".join(facility_type.exclude_names), regex=True).to_numpy(dtype=bool)
+                hit &= ~named_names.str.contains("|".join(facility_type.exclude_names),
+                                                 regex=True)
+            by_name[named] = hit.to_numpy(dtype=bool)
         hit = by_tag | by_name
         if not hit.any():
             continue

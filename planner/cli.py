@@ -21,7 +21,7 @@ def _progress(stage: str, seconds: float) -> None:
     click.echo(f"  {stage:<12} {seconds:8.2f} s", err=True)
 
 
-def community_table(analysis, lang: str) -> str:
+def community_table(analysis, lang: str, max_rows: int = 50) -> str:
     """Scene scores per community as a fixed-width text table (percent)."""
     communities = analysis.communities
     columns = {"community_id": "id", "name": "名称" if lang == "zh" else "name",
@@ -32,9 +32,16 @@ def community_table(analysis, lang: str) -> str:
         table[label] = (communities[f"score_{scene.id}"] * 100).round(0)
     table["总分" if lang == "zh" else "score"] = (communities["score"] * 100).round(0)
     table = table.sort_values(table.columns[0])
+    if len(table) > max_rows:  # a whole city on a grid has thousands of cells
+        hidden = len(table) - max_rows
+        table = table.head(max_rows)
+        note = (f"\n… 另有 {hidden} 个社区, 见 summary.csv" if lang == "zh"
+                else f"\n… {hidden} more communities in summary.csv")
+    else:
+        note = ""
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.unicode.east_asian_width", True):
-        return table.to_string(index=False, na_rep="-")
+        return table.to_string(index=False, na_rep="-") + note
 
 
 def run_analysis(out: Path, lang: str | None, *, basemap: str = "osm",

@@ -48,7 +48,7 @@ def write_layers(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
         frame = frame.to_crs(4326)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
+            frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True)
 
 
 def sha256(path: Path) -> str:
@@ -168,10 +168,12 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
             write_map(analysis, stage / "map.html", layers=layers, lang=lang,
                       basemap=basemap, tianditu_key=tianditu_key)
         timings["map"] = round(time.perf_counter() - start, 4)
+        start = time.perf_counter()
         report_lang = lang or detect_lang(analysis.facilities["name"])
         write_report(stage / "report.html", analysis.communities, analysis.summary,
                      analysis.catalogue, lang=report_lang, area=analysis.area.name,
                      facility_origin=facility_origin(analysis, report_lang), sites=sites)
+        timings["report"] = round(time.perf_counter() - start, 4)
         extra = extra_files(stage) if extra_files else {}
         analysis.timings_s = timings
         record = run_record(analysis, extra=extra)

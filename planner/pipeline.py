@@ -165,7 +165,7 @@ def analyze(
             for index, path in enumerate(facility_lists)], ignore_index=True).to_crs(area.crs))
         inputs.extend(Path(path) for path in facility_lists)
         facilities = merge_with_osm(facilities, lists)
-    conflicts = name_conflicts(facilities)
+    conflicts = clock.run("name_conflicts", name_conflicts, facilities)
     network = clock.run("network", build_network, area)
 
     limits = {type_id: threshold * settings.search_limit_factor
@@ -196,7 +196,7 @@ def analyze(
     boundaries = clock.run("communities", _communities, communities, area, residences, inputs)
     residences = residences.assign(
         community_id=assign_communities(residences, boundaries))
-    snap = network.snap(residences.geometry)
+    snap = clock.run("snap", network.snap, residences.geometry)
     if tile_m:
         distance_m = clock.run("distances", tiled_point_distances, network, facilities.geometry,
                                facilities["type_id"], limits, residences.geometry, tile_m)

@@ -33,6 +33,7 @@ TEXT = {
                    "各类设施按各自阈值评价，高层级设施不替代低层级需求。"),
         "unverified": "注：目录中的距离阈值尚未与标准正式文本核对（verified = false）。",
         "m": "米", "people": "人",
+        "more": "另有 {n} 个社区未单列详情（得分较高者），完整数据见 summary.csv。",
         "levels": {"block": "街坊", "5min": "5分钟", "10min": "10分钟", "15min": "15分钟"},
     },
     "en": {
@@ -54,9 +55,15 @@ TEXT = {
         "unverified": ("Note: the catalogue's thresholds are not yet checked against the "
                        "official texts (verified = false)."),
         "m": "m", "people": "residents",
+        "more": ("{n} more communities (the higher scores) have no section of their own; "
+                 "summary.csv has every figure."),
         "levels": {"block": "block", "5min": "5-min", "10min": "10-min", "15min": "15-min"},
     },
 }
+
+#: Communities given a section of their own (the lowest scores first); the
+#: overview table lists them all, summary.csv has every figure.
+max_detail_communities: int = 200
 
 STYLE = """
 body{font-family:"Noto Sans CJK SC","WenQuanYi Micro Hei","Microsoft YaHei","PingFang SC",
@@ -142,9 +149,12 @@ def render_report(communities: pd.DataFrame, summary: pd.DataFrame, catalogue: C
     out.append(f'<p class="note">{html.escape(text["method"])}<br>'
                f'{html.escape(text["unverified"])}</p>')
 
+    detailed = communities.sort_values(["score", "community_id"], kind="stable",
+                                       na_position="last").head(max_detail_communities)
+    detailed = communities[communities["community_id"].isin(detailed["community_id"])]
     out.append(f'<h2>{text["overview"]}</h2>')
-    out.append(bar_chart([f"{row.name}" for row in communities.itertuples()],
-                         communities["score"].tolist()))
+    out.append(bar_chart([f"{row.name}" for row in detailed.itertuples()],
+                         detailed["score"].tolist()))
     header = "".join(f"<th>{html.escape(scene_label[s.id])}</th>" for s in catalogue.scenes)
     out.append(f'<table><tr><th>{text["communities"]}</th><th>{text["population"]}</th>'
                f'{header}<th>{text["score"]}</th></tr>')
@@ -157,8 +167,11 @@ def render_report(communities: pd.DataFrame, summary: pd.DataFrame, catalogue: C
                    f'<td class="num"><b>{_percent(row.score)}</b></td></tr>')
     out.append("</table>")
 
+    if len(detailed) < len(communities):
+        out.append(f'<p class="note">{text["more"].format(n=len(communities) - len(detailed))}'
+                   "</p>")
     by_community = dict(tuple(summary.groupby("community_id", sort=False)))
-    for row in communities.itertuples():
+    for row in detailed.itertuples():
         rows = by_community.get(row.community_id)
         if rows is None:
             continue
