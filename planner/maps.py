@@ -782,13 +782,22 @@ def _facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: d
                           "m": shown["match"].fillna("").astype(str).to_numpy(),
                           "n": shown["name"].fillna("").astype(str).to_numpy(),
                           "x": x, "y": y}).dropna(subset=["scene"])
-    grouped = table.groupby(["scene", "facility_id"], sort=False).agg(
-        {"t": list, "m": list, "n": "first", "x": "first", "y": "first"}).reset_index()
+    # one point per (scene, facility) with the lists of its types and matches; grouping
+    # by sorting and splitting is ~30x faster than pandas' agg(list) on a city
+    table = table.sort_values(["scene", "facility_id"], kind="stable")
+    key = table["scene"].astype(int).astype(str) + "|" + table["facility_id"]
+    starts = np.flatnonzero(np.r_[True, key.to_numpy()[1:] != key.to_numpy()[:-1]])
+    scene_of = table["scene"].to_numpy(int)[starts]
+    types_of = [part.tolist() for part in np.split(table["t"].to_numpy(int), starts[1:])]
+    matches_of = [part.tolist() for part in np.split(table["m"].to_numpy(object), starts[1:])]
+    first = table.iloc[starts]
     for index, scene in enumerate(scenes):  # eight scenes: one JSON block each
-        part = grouped[grouped["scene"] == index]
+        rows = np.flatnonzero(scene_of == index)
+        part = first.iloc[rows]
         yield scene, _json({"id": part["facility_id"].tolist(), "x": part["x"].tolist(),
                             "y": part["y"].tolist(), "n": part["n"].tolist(),
-                            "t": part["t"].tolist(), "m": part["m"].tolist()}), len(part)
+                            "t": [types_of[row] for row in rows],
+                            "m": [matches_of[row] for row in rows]}), len(part)
 
 
 def _add_basemap(fmap: folium.Map, tiles: dict, lang: str) -> None:
