@@ -10,7 +10,7 @@ import platform
 import sys
 from importlib import metadata
 
-from benchmarks import bench_access, bench_pipeline
+from benchmarks import bench_access, bench_pipeline, bench_sites
 
 PACKAGES = ("planner", "numpy", "scipy", "shapely", "geopandas", "pandas", "pyogrio",
             "osmium", "pyrosm", "networkx", "pandana", "cityseer")
@@ -50,3 +50,5 @@ if __name__ == "__main__":
     print(machine())
     bench_access.main(quick=args.quick)
     bench_pipeline.main(quick=args.quick)
+    print("\nCandidate sites: coverage sets, greedy and exact (HiGHS) on a synthetic city")
+    bench_sites.main([])
