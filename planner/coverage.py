@@ -95,7 +95,7 @@ def residences_from_buildings(
     footprint = chosen.geometry.area.to_numpy()
     chosen = chosen[footprint >= settings.min_residence_footprint_m2]
     footprint = chosen.geometry.area.to_numpy()
-    storeys = _storeys(chosen, storeys_default)
+    storeys = building_storeys(chosen, storeys_default)
     floor_area = footprint * storeys
     residences = gpd.GeoDataFrame({
         "residence_id": ("r" + chosen["osm_type"].astype(str).str[0]
@@ -108,7 +108,8 @@ def residences_from_buildings(
     return residences.reset_index(drop=True)
 
 
-def _storeys(buildings: pd.DataFrame, default: int) -> np.ndarray:
+def building_storeys(buildings: pd.DataFrame, default: int) -> np.ndarray:
+    """Storeys: ``building:levels``, else ``height`` / storey height, else ``default``."""
     def number(column: str) -> pd.Series:
         if column not in buildings.columns:
             return pd.Series(np.nan, index=buildings.index)

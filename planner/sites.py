@@ -293,11 +293,11 @@ def generate_candidates(network: WalkNetwork, *, method: str = "grid",
     if method == "buildings":
         if features is None or "building" not in features:
             raise PlannerError("generating candidates from buildings needs the area's features")
-        from planner.coverage import _storeys
+        from planner.coverage import building_storeys
 
         polygons = features[features.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
         chosen = polygons[polygons["building"].isin(PUBLIC_BUILDINGS)]
-        storeys = _storeys(chosen, settings.default_storeys)
+        storeys = building_storeys(chosen, settings.default_storeys)
         return gpd.GeoDataFrame({
             "site_id": ("b" + chosen["osm_type"].astype(str).str[0]
                         + chosen["osm_id"].astype(str)).to_numpy(),
