@@ -16,7 +16,6 @@ whatever its number of types).
 from __future__ import annotations
 
 import logging
-import re
 
 import geopandas as gpd
 import numpy as np
@@ -337,7 +336,3 @@ def community_coverage(residences: gpd.GeoDataFrame, distance_m: np.ndarray,
     })
     return gpd.GeoDataFrame(result, geometry="geometry", crs=communities.crs), summary
 
-
-def slug(text: str) -> str:
-    """ASCII-safe identifier fragment."""
-    return re.sub(r"[^0-9A-Za-z_]+", "_", text).strip("_") or "x"

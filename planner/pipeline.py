@@ -6,6 +6,7 @@ then writes the result.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from planner.facility_lists import merge_with_osm, name_conflicts, read_facility
 from planner.network import WalkNetwork, build_network
 from planner.sources import Area, download_area, load_area, read_layer
 from planner.tiling import tiled_point_distances
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
 
@@ -171,11 +174,18 @@ def analyze(
     limits = {type_id: threshold * settings.search_limit_factor
               for type_id, threshold in cat.thresholds_m().items()}
     # tiled runs solve per tile below; the whole-area solve then happens only on demand
-    access = clock.run("access", lambda: Access(network, facilities.geometry,
-                                                facilities["type_id"], limits)
-                       if tile_m else Access(network, facilities.geometry,
-                                             facilities["type_id"], limits).solve())
+    def build_access() -> Access:
+        built = Access(network, facilities.geometry, facilities["type_id"], limits)
+        return built if tile_m else built.solve()
+
+    access = clock.run("access", build_access)
     facilities = facilities.assign(on_network=access.facility_snap.snapped)
+    stray = facilities[(facilities["match"] == "list") & ~facilities["on_network"]]
+    if len(stray):
+        log.warning("%d list facilities lie outside the area (more than %g m from the "
+                    "walking network) and reach nobody: %s", stray["facility_id"].nunique(),
+                    settings.max_snap_distance_m,
+                    ", ".join(sorted(stray["facility_id"].unique())[:10]))
 
     residences = clock.run("residences", residences_from_buildings, area.features,
                            floor_area_per_person_m2=floor_area_per_person_m2,

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalogue import Catalogue
+from planner.maps import score_colour
 
 TEXT = {
     "zh": {
@@ -74,12 +75,6 @@ table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ddd;pad
 .weak{background:#fff3cd}.tag{display:inline-block;background:#fde0dd;border-radius:3px;
  padding:0 5px;margin:1px}.note{color:#666;font-size:.9em}section.community{page-break-inside:avoid}
 """
-
-
-def score_colour(score: float) -> str:
-    from planner.maps import score_colour as colour
-
-    return colour(score)
 
 
 def _percent(value) -> str:

@@ -120,3 +120,18 @@ def test_name_conflicts_lists_names_matching_several_types():
     assert conflicts.to_dict("records") == [{"facility_id": "a", "name": "托老所药房",
                                              "type_ids": "elderly_day_care,pharmacy",
                                              "n_types": 2}]
+
+
+def test_list_rows_outside_the_area_are_reported(helsinki_area, tmp_path, caplog):
+    from planner.pipeline import analyze
+
+    path = tmp_path / "list.csv"
+    pd.DataFrame({"name": ["北邮幼儿园", "Kamppi kindergarten"], "lon": [116.35, 24.9405],
+                  "lat": [39.96, 60.1690], "type_id": ["kindergarten", "kindergarten"]}
+                 ).to_csv(path, index=False)
+    with caplog.at_level("WARNING"):
+        analysis = analyze(helsinki_area, facility_lists=[path])
+    assert "1 list facilities lie outside the area" in caplog.text and "L1-0" in caplog.text
+    listed = analysis.facilities[analysis.facilities["match"] == "list"]
+    assert listed.set_index("facility_id")["on_network"].to_dict() == {"L1-0": False,
+                                                                       "L1-1": True}
