@@ -1,8 +1,15 @@
 """Run every benchmark in one process and print its tables: ``python -m benchmarks``.
 
-``--quick`` leaves out the city-scale run (a synthetic city of about a million
-walking-network nodes; generating it and running ``planner analyze`` on it
-take several minutes).
+In order: the access stage against its peers (Helsinki demo), every stage of
+``planner analyze`` (demo, a 20k-node synthetic city and a 1M-node one, with
+peak memory), ``planner analyze`` against the OSMnx-tutorial pipeline (20k and
+250k walking nodes, PBF and OSM XML), the district extract, ``planner --help``,
+the floor per stage, and the candidate-site solvers.
+
+``--quick`` leaves out the city-scale runs (the 1M-node city and the 250k-node
+tutorial comparison, which take tens of minutes): the demo and the 20k-node
+city only. ``--district PATH`` (or ``$PLANNER_BENCH_DISTRICT``) names the
+district extract; it is skipped when absent.
 """
 
 import argparse
@@ -10,7 +17,7 @@ import platform
 import sys
 from importlib import metadata
 
-from benchmarks import bench_access, bench_pipeline, bench_sites
+from benchmarks import bench_access, bench_pipeline, bench_scale, bench_sites
 
 PACKAGES = ("planner", "numpy", "scipy", "shapely", "geopandas", "pandas", "pyogrio",
             "osmium", "pyrosm", "networkx", "pandana", "cityseer")
@@ -45,10 +52,19 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m benchmarks",
                                      description="planner benchmarks (make bench)")
     parser.add_argument("--quick", action="store_true",
-                        help="skip the city-scale run (demo and a 20k-node city only)")
+                        help="skip the city-scale runs (demo and a 20k-node city only)")
+    parser.add_argument("--district", default=None,
+                        help="a district extract (OSM XML) for its wall time; default "
+                             f"${bench_scale.DISTRICT_ENV}, else the shared data beside the "
+                             "checkout, else skipped")
+    parser.add_argument("--tutorial-density", type=float,
+                        default=bench_scale.TUTORIAL_FACILITY_DENSITY,
+                        help="facility density of the tutorial comparison's cities")
     args = parser.parse_args()
     print(machine())
     bench_access.main(quick=args.quick)
-    bench_pipeline.main(quick=args.quick)
+    pipeline_runs = bench_pipeline.main(quick=args.quick)
+    bench_scale.main(quick=args.quick, district_source=args.district,
+                     pipeline_runs=pipeline_runs, facility_density=args.tutorial_density)
     print("\nCandidate sites: coverage sets, greedy and exact (HiGHS) on a synthetic city")
     bench_sites.main([])

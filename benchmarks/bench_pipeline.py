@@ -61,6 +61,10 @@ def measured(command: list[str], timeout: float | None = None) -> dict:
 
 
 def planner_command() -> list[str]:
+    """The ``planner`` console script beside this interpreter, as a user runs it."""
+    script = Path(sys.executable).with_name("planner")
+    if script.exists():
+        return [str(script)]
     return [sys.executable, "-m", "planner.cli"]
 
 
@@ -78,6 +82,7 @@ def analyze_cli(source: Path, out: Path, extra: list[str], timeout: float | None
             if match:
                 stages[match[1]] = float(match[2])
     result["stages"] = stages
+    result["source"], result["out"] = Path(source), Path(out)
     return result
 
 

@@ -2,8 +2,8 @@
 
 Run: ``python benchmarks/bench_sites.py`` (a synthetic city: a street lattice of
 about 40,000 nodes, 50,000 residences, 1,000 candidate sites) or
-``python benchmarks/bench_sites.py --city shenzhen`` (the real walking network of
-the Shenzhen Longgang extract in ``../shared``, with synthetic residences).
+``python benchmarks/bench_sites.py --osm FILE`` (the real walking network of an
+OSM extract, e.g. a Chinese district, with synthetic residences).
 Importable: ``benchmarks.bench_sites.main([...])`` returns the figures as a dict.
 """
 
@@ -33,8 +33,6 @@ from planner.sites import (  # noqa: E402
     suitability,
 )
 
-SHENZHEN = ROOT.parent / "shared" / "data" / "osm" / "shenzhen-longgang-mapmatching" / "map.osm"
-
 
 def street_lattice(n_x: int, n_y: int, spacing_m: float) -> WalkNetwork:
     """A rectangular street lattice (blocks of ``spacing_m``) in a metric CRS."""
@@ -48,13 +46,13 @@ def street_lattice(n_x: int, n_y: int, spacing_m: float) -> WalkNetwork:
                        crs=CRS.from_epsg(32650))
 
 
-def shenzhen_network() -> WalkNetwork:
+def osm_network(path: Path) -> WalkNetwork:
     from planner.network import build_network
     from planner.sources import load_area
 
-    if not SHENZHEN.exists():
-        raise SystemExit(f"{SHENZHEN} is absent (../shared not beside the checkout)")
-    return build_network(load_area(SHENZHEN))
+    if not path.exists():
+        raise SystemExit(f"{path} is absent")
+    return build_network(load_area(path))
 
 
 def random_points(network: WalkNetwork, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -68,7 +66,8 @@ def random_points(network: WalkNetwork, n: int, rng: np.random.Generator) -> np.
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--city", choices=["lattice", "shenzhen"], default="lattice")
+    parser.add_argument("--osm", type=Path, default=None,
+                        help="an OSM extract whose walking network replaces the lattice")
     parser.add_argument("--side", type=int, default=200, help="lattice nodes per side")
     parser.add_argument("--spacing", type=float, default=50.0, help="lattice block, m")
     parser.add_argument("--residences", type=int, default=50_000)
@@ -84,14 +83,14 @@ def main(argv: list[str] | None = None) -> dict:
     figures: dict = {}
 
     began = time.perf_counter()
-    network = (street_lattice(args.side, args.side, args.spacing) if args.city == "lattice"
-               else shenzhen_network())
+    network = (street_lattice(args.side, args.side, args.spacing) if args.osm is None
+               else osm_network(args.osm))
     homes = random_points(network, args.residences, rng)
     population = rng.integers(1, 120, args.residences).astype(float)
     sites = random_points(network, args.candidates, rng)
     existing = random_points(network, args.facilities, rng)
     figures["network_s"] = time.perf_counter() - began
-    print(f"city: {args.city}, {network.n_nodes:,} nodes, {network.n_edges:,} edges; "
+    print(f"city: {args.osm or 'lattice'}, {network.n_nodes:,} nodes, {network.n_edges:,} edges; "
           f"{args.residences:,} residences, {args.candidates:,} candidates, "
           f"{args.facilities} existing facilities, threshold {args.threshold:g} m")
 

@@ -1,4 +1,4 @@
-"""A synthetic city written as a real OSM PBF, for city-scale benchmarks and tests.
+"""A synthetic city written as a real OSM PBF or XML file, for benchmarks and tests.
 
 The street network is a jittered lattice of blocks of varied sizes (50–180 m)
 with the irregularities of a real walking network:
@@ -25,7 +25,7 @@ Everything is drawn from one seed, so a (size, seed) pair always gives the
 same file. Files go to ``benchmarks/_work/`` (git-ignored) unless told
 otherwise and are reused when present.
 
-Run ``python -m benchmarks.synthetic_city --nodes 20000`` to write one.
+Run ``python -m benchmarks.synthetic_city --nodes 20000 [--format xml]`` to write one.
 """
 
 from __future__ import annotations
@@ -479,13 +479,18 @@ def to_lonlat(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lon, lat
 
 
-def write_pbf(city: City, path: Path) -> Path:
-    """Write the city as an OSM PBF (nodes, then ways, ids ascending)."""
+def write_osm(city: City, path: Path) -> Path:
+    """Write the city as an OSM file (nodes, then ways, ids ascending).
+
+    pyosmium picks the format from the name: ``.osm.pbf`` gives PBF, ``.osm``
+    OSM XML (``.osm.bz2`` compressed XML).
+    """
     import osmium
     from osmium.osm.mutable import Node, Way
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # the partial name keeps the suffixes, which tell pyosmium the format
     partial = path.with_name(".partial-" + path.name)
     lon, lat = to_lonlat(city.node_xy)
     tagged = city.node_tags
@@ -499,10 +504,31 @@ def write_pbf(city: City, path: Path) -> Path:
     return path
 
 
+#: The PBF writer under its former name (the format follows the file name).
+write_pbf = write_osm
+
+
+def convert(source: Path, target: Path) -> Path:
+    """Copy an OSM file into another format (``.osm.pbf`` ↔ ``.osm``), object by object."""
+    import osmium
+
+    target = Path(target)
+    partial = target.with_name(".partial-" + target.name)
+    with osmium.SimpleWriter(str(partial), overwrite=True) as writer:
+        for entity in osmium.FileProcessor(str(source)):
+            writer.add(entity)
+    partial.replace(target)
+    return target
+
+
+#: File suffix of each output format.
+SUFFIXES = {"pbf": ".osm.pbf", "xml": ".osm"}
+
+
 def synthetic_city(nodes: int = 1_000_000, buildings: int = 300_000, seed: int = 0, *,
                    facility_density: float = 1.0, directory: str | Path | None = None,
-                   verbose: bool = False) -> Path:
-    """The path of a synthetic city's PBF, generating it when absent.
+                   verbose: bool = False, fmt: str = "pbf") -> Path:
+    """The path of a synthetic city's OSM file, generating it when absent.
 
     Parameters
     ----------
@@ -512,16 +538,31 @@ def synthetic_city(nodes: int = 1_000_000, buildings: int = 300_000, seed: int =
         Where the file goes; ``benchmarks/_work`` when omitted.
     verbose
         Print what was generated and how long it took.
+    fmt
+        ``"pbf"`` (``.osm.pbf``) or ``"xml"`` (``.osm``, OSM XML); the XML file
+        is converted from the PBF of the same city when that exists, so both
+        hold the same objects.
     """
+    if fmt not in SUFFIXES:
+        message = f"fmt must be one of {sorted(SUFFIXES)}, not {fmt!r}"
+        raise ValueError(message)
     spec = CitySpec(nodes=nodes, buildings=buildings, seed=seed,
                     facility_density=facility_density)
-    path = Path(directory or WORK_DIR) / f"{spec.name}.osm.pbf"
+    directory = Path(directory or WORK_DIR)
+    path = directory / f"{spec.name}{SUFFIXES[fmt]}"
     if path.exists():
         return path
     start = time.perf_counter()
+    pbf = directory / f"{spec.name}{SUFFIXES['pbf']}"
+    if fmt != "pbf" and pbf.exists():
+        convert(pbf, path)
+        if verbose:
+            print(f"synthetic city {spec.name}: converted to {path.name} in "
+                  f"{time.perf_counter() - start:.1f} s ({path.stat().st_size / 1e6:.1f} MB)")
+        return path
     city = generate(spec)
     generated = time.perf_counter() - start
-    write_pbf(city, path)
+    write_osm(city, path)
     if verbose:
         print(f"synthetic city {spec.name}: {city.counts}; generated in {generated:.1f} s, "
               f"written in {time.perf_counter() - start - generated:.1f} s "
@@ -537,11 +578,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--facility-density", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=None, help="directory (benchmarks/_work)")
+    parser.add_argument("--format", choices=sorted(SUFFIXES), default="pbf",
+                        help="pbf (.osm.pbf, default) or xml (.osm)")
     args = parser.parse_args(argv)
     buildings = args.buildings if args.buildings is not None else int(args.nodes * 0.3)
     path = synthetic_city(args.nodes, buildings, args.seed,
                           facility_density=args.facility_density, directory=args.out,
-                          verbose=True)
+                          verbose=True, fmt=args.format)
     print(path)
 
 

@@ -9,7 +9,8 @@ courthouse, library, community_centre, social_facility or fire_station,
 becomes one premises:
 
 - ``premises_id``: ``HP01``, ``HP02`` … in order of OSM way id; ``osm_id`` keeps the way;
-- ``name``: the OSM name (or "<building value> building, way <id>" when unnamed);
+- ``name``: the OSM name, empty when the building has none (the planner then
+  labels the premises by its nearest named street and community);
 - ``floor_area_m2``: footprint area (in the local UTM zone) × storeys, storeys
   from ``building:levels``, else ``height`` / 3 m, else 4 (``planner.settings``);
 - ``status``: **invented for the demo**, deterministic: the n-th premises in id
@@ -74,9 +75,7 @@ def main(out: Path | None = None) -> None:
     footprint = chosen.to_crs(crs).geometry.area.to_numpy()
     floor_area = np.round(footprint * storeys(chosen), 0)
     order = np.arange(len(chosen))
-    names = chosen["name"].where(chosen["name"].notna(),
-                                 chosen["building"].astype(str) + " building, way "
-                                 + chosen["id"].astype(str))
+    names = chosen["name"].astype(object).where(chosen["name"].notna(), None)
     premises = gpd.GeoDataFrame({
         "premises_id": [f"HP{index + 1:02d}" for index in order],
         "name": names.to_numpy(object),

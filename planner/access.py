@@ -75,10 +75,6 @@ class Access:
         self._chain_pairs: tuple | None = None
 
     @property
-    def n_facilities_snapped(self) -> int:
-        return int(self.facility_snap.snapped.sum())
-
-    @property
     def _graph(self) -> sparse.csr_matrix:
         """The uncontracted augmented graph (network nodes, then one per facility)."""
         if self._full_graph is None:
@@ -230,6 +226,47 @@ class Access:
         result[on_net] = np.minimum(via_u, via_v) + snap.access_m[on_net, None]
         self._same_edge(snap, on_net, result)
         result[result > self.limits_m[None, :]] = np.nan
+        return result
+
+    def nearest_facilities(self, snap: Snap) -> np.ndarray:
+        """Which facility each point reaches first, per type (for the detour index).
+
+        One bounded search per type on the uncontracted graph, keeping the
+        source each node was reached from; a point takes the source of the
+        end of its edge it is reached through. A facility on the point's own
+        edge that is nearer along the edge is not considered.
+
+        Parameters
+        ----------
+        snap
+            The points' :meth:`WalkNetwork.snap`.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_points, n_types)`` indices into the facility points, -1 where
+            none is within the type's search limit or the point is off the network.
+        """
+        net = self.network
+        result = np.full((len(snap.edge), len(self.type_ids)), -1, dtype=np.int64)
+        on_net = np.flatnonzero(snap.snapped)
+        if not len(on_net):
+            return result
+        edge, offset = snap.edge[on_net], snap.offset_m[on_net]
+        rest = net.edge_length_m[edge] - offset
+        for column, (type_id, limit) in enumerate(zip(self.type_ids, self.limits_m,
+                                                      strict=True)):
+            sources = self.sources(type_id)
+            if not len(sources):
+                continue
+            distance, _, source = dijkstra(self._graph, directed=False, indices=sources,
+                                           min_only=True, limit=limit,
+                                           return_predecessors=True)
+            via_u = distance[net.edge_u[edge]] + offset
+            via_v = distance[net.edge_v[edge]] + rest
+            reached = np.where(via_u <= via_v, source[net.edge_u[edge]],
+                               source[net.edge_v[edge]])
+            result[on_net, column] = np.where(reached >= net.n_nodes, reached - net.n_nodes, -1)
         return result
 
     def _same_edge(self, snap: Snap, on_net: np.ndarray, result: np.ndarray) -> None:

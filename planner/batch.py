@@ -33,23 +33,36 @@ import csv
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
-import pandas as pd
+from planner import settings
+from planner.errors import PlannerError, one_line
+from planner.i18n import pick
 
-from planner.errors import PlannerError
+if TYPE_CHECKING:  # geopandas is imported when a batch runs, not with this module
+    import geopandas as gpd
 
 log = logging.getLogger(__name__)
 
 PATH_KEYS = ("source", "communities", "population", "catalogue")
 OPTION_KEYS = ("walk_speed", "crs", "facilities_crs", "tile_m")
 KNOWN_KEYS = {"name", "place", "facilities", *PATH_KEYS, *OPTION_KEYS}
+#: Fields that must be positive numbers.
+NUMBER_KEYS = ("walk_speed", "tile_m")
+#: Fields that must be text.
+TEXT_KEYS = ("place", "crs", "facilities_crs", *PATH_KEYS)
 FINGERPRINT_FILE = "fingerprint.txt"
+#: Loggers of Dask whose INFO lines (workers starting, clients connecting …) are
+#: noise to a planner; only their warnings are shown.
+DASK_LOGGERS = ("distributed", "dask")
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,7 @@ class AreaSpec:
     tile_m: float | None = None
 
     def analyze_kwargs(self) -> dict:
+        """The keyword arguments of :func:`planner.analyze` for this area."""
         return dict(source=self.source, place=self.place, communities=self.communities,
                     population=self.population, catalogue=self.catalogue,
                     facility_lists=list(self.facilities), facilities_crs=self.facilities_crs,
@@ -90,6 +104,113 @@ class AreaSpec:
         return digest.hexdigest()
 
 
+# --------------------------------------------------------------------------- areas file
+
+
+def _toml_rows(path: Path) -> list:
+    """The areas of a TOML file, each merged over ``[defaults]``."""
+    with path.open("rb") as handle:
+        document = tomllib.load(handle)
+    defaults, areas = document.get("defaults", {}), document.get("areas", [])
+    if not isinstance(defaults, dict):
+        message = pick("'defaults' 须为表 [defaults]", "'defaults' must be a table [defaults]")
+        raise PlannerError(message, path)
+    if not isinstance(areas, list):
+        message = pick("'areas' 须为表数组 [[areas]]",
+                       "'areas' must be an array of tables [[areas]]")
+        raise PlannerError(message, path)
+    return [{**defaults, **row} if isinstance(row, dict) else row for row in areas]
+
+
+def _read_rows(path: Path) -> list:
+    """The rows of an areas file (TOML or CSV), not yet checked."""
+    try:
+        if path.suffix.lower() == ".toml":
+            return _toml_rows(path)
+        if path.suffix.lower() == ".csv":
+            with path.open(encoding="utf-8-sig", newline="") as handle:
+                return [{key: value for key, value in row.items() if value not in ("", None)}
+                        for row in csv.DictReader(handle)]
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, csv.Error) as error:
+        message = pick(f"无法读取区域文件（{error}）", f"cannot read the areas file ({error})")
+        raise PlannerError(message, path) from error
+    message = pick("区域文件须为 .toml 或 .csv", "areas file must be .toml or .csv")
+    raise PlannerError(message, path)
+
+
+def _number(row: dict, key: str, entry: str, path: Path) -> float | None:
+    """A positive number field of an area, or ``None`` when absent."""
+    value = row.get(key)
+    if value is None:
+        return None
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        message = pick(f"{entry}: 字段 '{key}' 须为正数, 而不是 {value!r}",
+                       f"{entry}: field '{key}' must be a positive number, not {value!r}")
+        raise PlannerError(message, path)
+    return number
+
+
+def _facilities(row: dict, entry: str, path: Path) -> tuple[str, ...]:
+    """The area's facility lists as absolute paths."""
+    facilities = row.get("facilities", ())
+    if isinstance(facilities, str):
+        facilities = [item for item in facilities.split(";") if item.strip()]
+    if not isinstance(facilities, list | tuple) or not all(
+            isinstance(item, str) for item in facilities):
+        message = pick(f"{entry}: 字段 'facilities' 须为文件路径列表",
+                       f"{entry}: field 'facilities' must be a list of file paths")
+        raise PlannerError(message, path)
+    return tuple(str((path.parent / item.strip()).resolve()) for item in facilities)
+
+
+def _check_fields(row: dict, entry: str, path: Path) -> None:
+    """Unknown fields, text fields and the choice of source or place."""
+    unknown = set(row) - KNOWN_KEYS
+    if unknown:
+        fields = ", ".join(sorted(unknown))
+        message = pick(f"{entry}: 未知字段 {fields}", f"{entry}: unknown field(s) {fields}")
+        raise PlannerError(message, path)
+    for key in TEXT_KEYS:
+        if key in row and not isinstance(row[key], str):
+            message = pick(f"{entry}: 字段 '{key}' 须为文本, 而不是 {row[key]!r}",
+                           f"{entry}: field '{key}' must be text, not {row[key]!r}")
+            raise PlannerError(message, path)
+    if ("source" in row) == ("place" in row):
+        message = pick(f"{entry}: 'source' 与 'place' 须且只须给出一个",
+                       f"{entry}: give exactly one of 'source' or 'place'")
+        raise PlannerError(message, path)
+
+
+def _area_spec(row, index: int, names: set[str], path: Path) -> AreaSpec:
+    """One row of the areas file as an :class:`AreaSpec`, checked."""
+    entry = f"areas[{index}]"
+    if not isinstance(row, dict):
+        message = pick(f"{entry} 须为表", f"{entry} must be a table")
+        raise PlannerError(message, path)
+    name = str(row.get("name") or "").strip()
+    if not re.fullmatch(r"[\w\-. ]+", name):
+        message = pick(f"{entry}: 字段 'name' 须为普通文件夹名",
+                       f"{entry}: field 'name' must be a plain folder name")
+        raise PlannerError(message, path)
+    if name in names:
+        message = pick(f"{entry}: 名称 {name!r} 重复", f"{entry}: name {name!r} repeats")
+        raise PlannerError(message, path)
+    names.add(name)
+    entry = f"{entry} ({name})"
+    _check_fields(row, entry, path)
+    resolved = {key: str((path.parent / row[key]).resolve()) for key in PATH_KEYS
+                if key in row}
+    return AreaSpec(name=name, place=row.get("place"),
+                    facilities=_facilities(row, entry, path),
+                    facilities_crs=row.get("facilities_crs", "wgs84"),
+                    walk_speed=_number(row, "walk_speed", entry, path), crs=row.get("crs"),
+                    tile_m=_number(row, "tile_m", entry, path), **resolved)
+
+
 def read_areas(path: str | Path) -> list[AreaSpec]:
     """Read an areas file (TOML or CSV).
 
@@ -100,53 +221,17 @@ def read_areas(path: str | Path) -> list[AreaSpec]:
     """
     path = Path(path)
     if not path.exists():
-        raise PlannerError("areas file not found", path)
-    try:
-        if path.suffix.lower() == ".toml":
-            with path.open("rb") as handle:
-                document = tomllib.load(handle)
-            defaults = document.get("defaults", {})
-            rows = [{**defaults, **row} for row in document.get("areas", [])]
-        elif path.suffix.lower() == ".csv":
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                rows = [{key: value for key, value in row.items() if value not in ("", None)}
-                        for row in csv.DictReader(handle)]
-        else:
-            raise PlannerError("areas file must be .toml or .csv", path)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, csv.Error) as error:
-        raise PlannerError(f"cannot read the areas file ({error})", path) from error
+        message = pick("区域文件不存在", "areas file not found")
+        raise PlannerError(message, path)
+    rows = _read_rows(path)
     if not rows:
-        raise PlannerError("no areas listed", path)
-    specs, names = [], set()
-    for index, row in enumerate(rows):
-        entry = f"areas[{index}]"
-        unknown = set(row) - KNOWN_KEYS
-        if unknown:
-            raise PlannerError(f"{entry}: unknown field(s) {', '.join(sorted(unknown))}", path)
-        name = str(row.get("name") or "").strip()
-        if not re.fullmatch(r"[\w\-. ]+", name):
-            raise PlannerError(f"{entry}: field 'name' must be a plain folder name", path)
-        if name in names:
-            raise PlannerError(f"{entry}: name {name!r} repeats", path)
-        names.add(name)
-        if ("source" in row) == ("place" in row):
-            raise PlannerError(f"{entry} ({name}): give exactly one of 'source' or 'place'",
-                               path)
-        resolved = {key: str((path.parent / row[key]).resolve()) for key in PATH_KEYS
-                    if key in row}
-        facilities = row.get("facilities", ())
-        if isinstance(facilities, str):
-            facilities = [item for item in facilities.split(";") if item.strip()]
-        speed, tile = row.get("walk_speed"), row.get("tile_m")
-        specs.append(AreaSpec(
-            name=name, place=row.get("place"),
-            facilities=tuple(str((path.parent / item.strip()).resolve())
-                             for item in facilities),
-            facilities_crs=str(row.get("facilities_crs", "wgs84")),
-            walk_speed=None if speed is None else float(speed), crs=row.get("crs"),
-            tile_m=None if tile is None else float(tile),
-            **resolved))
-    return specs
+        message = pick("没有列出任何区域", "no areas listed")
+        raise PlannerError(message, path)
+    names: set[str] = set()
+    return [_area_spec(row, index, names, path) for index, row in enumerate(rows)]
+
+
+# --------------------------------------------------------------------------- running
 
 
 def run_area(spec: AreaSpec, out_dir: str) -> dict:
@@ -163,9 +248,7 @@ def run_area(spec: AreaSpec, out_dir: str) -> dict:
         return {"name": spec.name, "status": "ok", "seconds": round(time.perf_counter() - start, 3),
                 "timings_s": analysis.timings_s}
     except Exception as error:  # one area's failure must not stop the batch
-        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return {"name": spec.name, "status": "failed",
-                "error": f"{type(error).__name__}: {message}",
+        return {"name": spec.name, "status": "failed", "error": one_line(error),
                 "seconds": round(time.perf_counter() - start, 3)}
 
 
@@ -181,11 +264,80 @@ class BatchResult:
 
     @property
     def failed(self) -> list[str]:
+        """Names of the areas that failed."""
         return [area["name"] for area in self.areas if area["status"] == "failed"]
 
 
+@contextmanager
+def quiet_dask() -> Iterator[None]:
+    """Show only warnings of Dask's loggers while the block runs (restored after)."""
+    import distributed  # noqa: F401  (configures its loggers on import: do that first)
+
+    loggers = [logging.getLogger(name) for name in DASK_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def connect(scheduler: str | None, workers: int):
+    """A Dask client: to the scheduler at ``scheduler``, or to a new ``LocalCluster``.
+
+    Returns ``(client, cluster, address)``; ``cluster`` is ``None`` for a
+    scheduler address.
+
+    Raises
+    ------
+    PlannerError
+        When the scheduler cannot be reached within
+        :data:`planner.settings.scheduler_timeout_s`.
+    """
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=f"{settings.scheduler_timeout_s}s")
+        except (OSError, ValueError, TypeError) as error:
+            message = pick(f"--scheduler {scheduler}: 无法连接 Dask 调度器（{one_line(error)}）",
+                           f"--scheduler {scheduler}: cannot reach the Dask scheduler "
+                           f"({one_line(error)})")
+            raise PlannerError(message) from error
+        return client, None, scheduler
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, host="127.0.0.1",
+                           silence_logs=logging.WARNING)
+    return Client(cluster), cluster, cluster.scheduler_address
+
+
+def _unchanged(spec: AreaSpec, out_dir: Path) -> bool:
+    """Whether the area's folder holds a result of the same inputs and parameters."""
+    folder = out_dir / spec.name
+    stamp = folder / FINGERPRINT_FILE
+    return (stamp.exists() and (folder / "coverage.gpkg").exists()
+            and stamp.read_text(encoding="utf-8") == spec.fingerprint())
+
+
+def _run_on(client, specs: list[AreaSpec], out_dir: Path, records: dict,
+            progress: Callable[[dict], None] | None) -> None:
+    """Submit every area to ``client``; store each record as it completes."""
+    from dask.distributed import as_completed
+
+    futures = [client.submit(run_area, spec, str(out_dir / spec.name),
+                             key=f"area-{spec.name}-{spec.fingerprint()[:12]}", pure=False)
+               for spec in specs]
+    for future in as_completed(futures):
+        record = future.result()
+        records[record["name"]] = record
+        if progress is not None:
+            progress(record)
+
+
 def run_batch(areas_file: str | Path, out_dir: str | Path, *, scheduler: str | None = None,
-              workers: int = 2, progress=None) -> BatchResult:
+              workers: int = 2, progress: Callable[[dict], None] | None = None) -> BatchResult:
     """Run every area of an areas file on Dask and write the combined outputs.
 
     Parameters
@@ -194,7 +346,8 @@ def run_batch(areas_file: str | Path, out_dir: str | Path, *, scheduler: str | N
         TOML or CSV (see the module docstring).
     out_dir
         One folder per area inside it, plus ``communities.csv``,
-        ``communities.gpkg``, ``map.html`` and ``batch.json``.
+        ``communities.gpkg``, ``map.html`` and ``batch.json``. Created only
+        once the cluster is reached.
     scheduler
         Address of a running Dask scheduler (``tcp://host:port``); a
         ``LocalCluster`` of ``workers`` processes when omitted.
@@ -202,50 +355,34 @@ def run_batch(areas_file: str | Path, out_dir: str | Path, *, scheduler: str | N
         Worker processes of the local cluster.
     progress
         Called with each area's record as it completes.
-    """
-    from dask.distributed import Client, LocalCluster, as_completed
 
+    Raises
+    ------
+    PlannerError
+        For a bad areas file, or a scheduler that cannot be reached.
+    """
     specs = read_areas(areas_file)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    records: dict[str, dict] = {}
-    to_run = []
-    for spec in specs:
-        folder = out_dir / spec.name
-        stamp = folder / FINGERPRINT_FILE
-        if stamp.exists() and (folder / "coverage.gpkg").exists() \
-                and stamp.read_text(encoding="utf-8") == spec.fingerprint():
-            records[spec.name] = {"name": spec.name, "status": "skipped",
-                                  "reason": "inputs and parameters unchanged"}
-        else:
-            to_run.append(spec)
+    skipped = {spec.name for spec in specs if _unchanged(spec, out_dir)}
+    records = {name: {"name": name, "status": "skipped",
+                      "reason": "inputs and parameters unchanged"} for name in skipped}
+    to_run = [spec for spec in specs if spec.name not in skipped]
     address = scheduler or ""
     if to_run:
-        cluster = None
-        if scheduler:
-            client = Client(scheduler, timeout="30s")
-        else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
-            client = Client(cluster)
-            address = cluster.scheduler_address
-        try:
-            futures = [client.submit(run_area, spec, str(out_dir / spec.name),
-                                     key=f"area-{spec.name}-{spec.fingerprint()[:12]}",
-                                     pure=False) for spec in to_run]
-            for future in as_completed(futures):
-                record = future.result()
-                records[record["name"]] = record
-                if progress is not None:
-                    progress(record)
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    for record in records.values():
-        if record["status"] == "skipped" and progress is not None:
-            progress(record)
+        with quiet_dask():
+            client, cluster, address = connect(scheduler, workers)
+            try:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                _run_on(client, to_run, out_dir, records, progress)
+            finally:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+    if progress is not None:  # areas that ran were reported as they completed
+        for spec in specs:
+            if spec.name in skipped:
+                progress(records[spec.name])
     areas = [records[spec.name] for spec in specs]
     communities = combined_communities(out_dir, [a["name"] for a in areas
                                                  if a["status"] in ("ok", "skipped")])
@@ -256,8 +393,14 @@ def run_batch(areas_file: str | Path, out_dir: str | Path, *, scheduler: str | N
     return result
 
 
+# --------------------------------------------------------------------------- outputs
+
+
 def combined_communities(out_dir: Path, names: list[str]) -> gpd.GeoDataFrame:
     """The communities of every finished area, with an ``area`` column (EPSG:4326)."""
+    import geopandas as gpd
+    import pandas as pd
+
     parts = []
     for name in names:
         layer = gpd.read_file(out_dir / name / "coverage.gpkg", layer="communities")
@@ -296,13 +439,16 @@ def write_scores_map(communities: gpd.GeoDataFrame, path: Path) -> None:
     fmap = folium.Map(tiles="OpenStreetMap", control_scale=True)
     fmap.fit_bounds([[south, west], [north, east]])
     shown = communities[["area", "community_id", "name", "population", "score", "geometry"]]
+    fields = ["area", "community_id", "name", "score"]
+    aliases = [pick("区域", "area"), pick("社区编号", "community_id"), pick("名称", "name"),
+               pick("总分", "score")]
     for area, group in shown.groupby("area", sort=True):
         folium.GeoJson(
             group.to_json(), name=str(area),
             style_function=lambda feature: {
                 "fillColor": score_colour(feature["properties"]["score"]), "color": "#333",
                 "weight": 1, "fillOpacity": 0.5},
-            tooltip=folium.GeoJsonTooltip(["area", "community_id", "name", "score"]),
+            tooltip=folium.GeoJsonTooltip(fields, aliases=aliases),
         ).add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     fmap.save(str(path))

@@ -16,6 +16,7 @@ whatever its number of types).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -23,28 +24,17 @@ import pandas as pd
 import shapely
 
 from planner import settings
-from planner.catalogue import Catalogue
+from planner.catalogue import Catalogue, ResidenceRules, any_rule, name_lines
+from planner.columns import find_column
 from planner.errors import PlannerError
 
 log = logging.getLogger(__name__)
 
-#: building values that are homes.
-RESIDENTIAL_BUILDINGS = frozenset({
-    "residential", "apartments", "house", "detached", "semidetached_house", "terrace",
-    "dormitory", "bungalow", "farm", "cabin", "static_caravan", "houseboat", "stilt_house",
-})
-#: building values that may be homes: counted unless a use tag or the land use says otherwise.
-AMBIGUOUS_BUILDINGS = frozenset({"yes", "block", "building"})
-#: keys whose presence marks an ambiguous building as non-residential.
-NON_RESIDENTIAL_KEYS = ("amenity", "shop", "office", "tourism", "leisure", "healthcare", "craft")
-NON_RESIDENTIAL_LANDUSE = frozenset({
-    "commercial", "industrial", "retail", "railway", "military", "religious", "education",
-    "construction", "cemetery", "garages", "institutional", "port", "civic", "depot",
-    "university", "school", "hospital", "quarry", "landfill", "brownfield",
-})
 POPULATION_COLUMNS = ("population", "pop", "residents", "人口", "常住人口", "人口数")
 ID_COLUMNS = ("community_id", "community_", "id", "code", "社区编码", "编码", "编号")
 NAME_COLUMNS = ("name", "community", "名称", "社区名称", "社区")
+#: Why a building selected by ``[residences] building_tags`` is not a home.
+NON_HOME_REASONS = ("non_home_tags", "non_home_names", "precinct")
 
 
 # --------------------------------------------------------------------------- residences
@@ -55,46 +45,66 @@ def residences_from_buildings(
     *,
     floor_area_per_person_m2: float | None = None,
     default_storeys: int | None = None,
+    rules: ResidenceRules | None = None,
+    quality: dict | None = None,
 ) -> gpd.GeoDataFrame:
-    """Residential buildings with an estimated population.
+    """Buildings that are homes, with an estimated population.
 
-    A building counts as a home when its ``building`` value is residential
-    (``apartments``, ``house``, ``dormitory`` ...), or when it is the generic
-    ``building=yes``/``block`` with no use tag (``amenity``, ``shop``, ``office``
-    ...) and does not stand on non-residential land use (commercial, industrial,
-    education ...). Footprints under
+    The rules are data, the ``[residences]`` table of the catalogue
+    (:class:`planner.catalogue.ResidenceRules`): a building its
+    ``building_tags`` select (``building=residential``/``apartments``/... or
+    the generic ``building=yes``) is a home unless it carries a use tag
+    (``amenity``, ``office``, ``building=university`` ...), has a non-home name
+    (教学楼, 学院, 食堂, 礼堂, 医院, 办公楼 ...) or stands inside a
+    non-residential precinct (campus, school, hospital grounds; ``landuse``
+    education, military, commercial ...). A housing name (宿舍, 公寓, 家属楼
+    ...) always makes it a home; a housing tag (``building=dormitory``,
+    ``apartments`` ...) does too, except against a non-home name (a
+    学生发展中心 or a 附属中学 mapped as ``building=house`` is no home). Footprints under
     :data:`planner.settings.min_residence_footprint_m2` are sheds, not homes.
+
+    Parameters
+    ----------
+    features
+        The area's features (:attr:`planner.sources.Area.features`).
+    floor_area_per_person_m2, default_storeys
+        Population estimate parameters (see :mod:`planner.settings`).
+    rules
+        The residence rules; the packaged catalogue's when omitted.
+    quality
+        When given, filled with ``excluded_non_homes`` (buildings left out per
+        reason of :data:`NON_HOME_REASONS`).
 
     Returns
     -------
     geopandas.GeoDataFrame
         ``residence_id``, ``population``, ``floor_area_m2``, ``storeys``,
-        ``source`` and the point geometry used for routing.
+        ``storeys_source`` (levels | height | default), ``building`` (the tag
+        value), ``source`` and the point geometry used for routing.
     """
+    if rules is None:
+        from planner.catalogue import load_catalogue
+
+        rules = load_catalogue().residences
     per_person = floor_area_per_person_m2 or settings.floor_area_per_person_m2
     storeys_default = default_storeys or settings.default_storeys
     if "building" not in features.columns:
         return _empty_residences(features.crs)
     polygons = features[features.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
-    building = polygons["building"]
-    homes = building.isin(RESIDENTIAL_BUILDINGS)
-    ambiguous = building.isin(AMBIGUOUS_BUILDINGS)
-    for key in NON_RESIDENTIAL_KEYS:
-        if key in polygons.columns:
-            ambiguous &= polygons[key].isna()
-    if ambiguous.any() and "landuse" in features.columns:
-        landuse = features[features["landuse"].isin(NON_RESIDENTIAL_LANDUSE)
-                           & features.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
-        if len(landuse):
-            points = polygons.geometry[ambiguous].representative_point()
-            inside = gpd.sjoin(gpd.GeoDataFrame(geometry=points, crs=features.crs),
-                               landuse[["geometry"]], predicate="within", how="inner")
-            ambiguous.loc[inside.index.unique()] = False
-    chosen = polygons[homes | ambiguous]
+    reasons = _non_home_reasons(features, polygons, rules)
+    candidate = any_rule(rules.building_tags, polygons)
+    if quality is not None:
+        footprint_ok = polygons.geometry.area.to_numpy() >= settings.min_residence_footprint_m2
+        excluded = candidate & footprint_ok & (reasons != "")
+        quality["excluded_non_homes"] = {
+            "buildings": int(excluded.sum()),
+            "by_reason": {reason: int((excluded & (reasons == reason)).sum())
+                          for reason in NON_HOME_REASONS}}
+    chosen = polygons[candidate & (reasons == "")]
     footprint = chosen.geometry.area.to_numpy()
     chosen = chosen[footprint >= settings.min_residence_footprint_m2]
     footprint = chosen.geometry.area.to_numpy()
-    storeys = building_storeys(chosen, storeys_default)
+    storeys, storeys_source = _storeys_with_source(chosen, storeys_default)
     floor_area = footprint * storeys
     residences = gpd.GeoDataFrame({
         "residence_id": ("r" + chosen["osm_type"].astype(str).str[0]
@@ -102,13 +112,49 @@ def residences_from_buildings(
         "population": np.round(floor_area / per_person, 1),
         "floor_area_m2": np.round(floor_area, 1),
         "storeys": storeys,
+        "storeys_source": storeys_source,
+        "building": chosen["building"].to_numpy(dtype=object),
         "source": "estimate",
     }, geometry=chosen.geometry.representative_point().to_numpy(), crs=features.crs)
     return residences.reset_index(drop=True)
 
 
+def _non_home_reasons(features: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame,
+                      rules: ResidenceRules) -> np.ndarray:
+    """Per polygon: why it is not a home (first of :data:`NON_HOME_REASONS`), or ""."""
+    housing_tag = any_rule(rules.housing_tags, polygons)
+    names = name_lines(polygons)
+    housing_name = (names.str.contains("|".join(rules.housing_names), regex=True)
+                    .to_numpy(dtype=bool) if rules.housing_names
+                    else np.zeros(len(polygons), dtype=bool))
+    by_tags = any_rule(rules.non_home_tags, polygons)
+    by_name = (names.str.contains("|".join(rules.non_home_names), regex=True)
+               .to_numpy(dtype=bool) if rules.non_home_names
+               else np.zeros(len(polygons), dtype=bool))
+    in_precinct = np.zeros(len(polygons), dtype=bool)
+    open_rows = np.flatnonzero(~housing_name & ~by_name & ~housing_tag & ~by_tags)
+    precincts = features[any_rule(rules.precinct_tags, features)
+                         & features.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+                         .to_numpy()]
+    if len(open_rows) and len(precincts):
+        points = gpd.GeoDataFrame(
+            geometry=polygons.geometry.iloc[open_rows].representative_point().to_numpy(),
+            crs=features.crs)
+        inside = gpd.sjoin(points, precincts[["geometry"]], predicate="within", how="inner")
+        in_precinct[open_rows[np.unique(inside.index.to_numpy())]] = True
+    # a housing name beats a non-home name, which beats a housing tag (学生发展中心
+    # mapped as building=house is no home), which beats use tags and precincts
+    return np.select([housing_name, by_name, housing_tag, by_tags, in_precinct],
+                     ["", "non_home_names", "", "non_home_tags", "precinct"], "").astype(object)
+
+
 def building_storeys(buildings: pd.DataFrame, default: int) -> np.ndarray:
     """Storeys: ``building:levels``, else ``height`` / storey height, else ``default``."""
+    return _storeys_with_source(buildings, default)[0]
+
+
+def _storeys_with_source(buildings: pd.DataFrame, default: int) -> tuple[np.ndarray, np.ndarray]:
+    """Storeys and where they come from: ``levels``, ``height`` or ``default``."""
     def number(column: str) -> pd.Series:
         if column not in buildings.columns:
             return pd.Series(np.nan, index=buildings.index)
@@ -118,12 +164,16 @@ def building_storeys(buildings: pd.DataFrame, default: int) -> np.ndarray:
     levels = number("building:levels")
     from_height = np.floor(number("height") / settings.storey_height_m)
     storeys = levels.where(levels > 0, from_height.where(from_height > 0, default))
-    return storeys.clip(lower=1).to_numpy(dtype=float)
+    source = np.select([(levels > 0).fillna(False).to_numpy(dtype=bool),
+                        (from_height > 0).fillna(False).to_numpy(dtype=bool)],
+                       ["levels", "height"], "default").astype(object)
+    return storeys.clip(lower=1).to_numpy(dtype=float), source
 
 
 def _empty_residences(crs) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame({"residence_id": [], "population": [], "floor_area_m2": [],
-                             "storeys": [], "source": []}, geometry=[], crs=crs)
+                             "storeys": [], "storeys_source": [], "building": [],
+                             "source": []}, geometry=[], crs=crs)
 
 
 def apply_population_layer(residences: gpd.GeoDataFrame, layer: gpd.GeoDataFrame,
@@ -135,14 +185,18 @@ def apply_population_layer(residences: gpd.GeoDataFrame, layer: gpd.GeoDataFrame
     proportion to floor area; a polygon with no residence inside becomes one
     residence at its representative point.
     """
-    column = column or _find_column(layer, POPULATION_COLUMNS)
+    column = column or find_column(layer, POPULATION_COLUMNS)
     if column is None:
-        raise PlannerError(
+        msg = (
             f"the population layer has no population column (one of "
-            f"{', '.join(POPULATION_COLUMNS)})", path)
+            f"{', '.join(POPULATION_COLUMNS)})"
+        )
+        raise PlannerError(
+            msg, path)
     population = pd.to_numeric(layer[column], errors="coerce")
     if population.isna().all():
-        raise PlannerError(f"the population column {column!r} holds no numbers", path)
+        msg = f"the population column {column!r} holds no numbers"
+        raise PlannerError(msg, path)
     layer = layer.assign(_population=population.fillna(0.0).clip(lower=0.0))
     layer = layer.to_crs(residences.crs)
     if layer.geometry.geom_type.isin(["Point", "MultiPoint"]).all():
@@ -186,14 +240,16 @@ def prepare_communities(layer: gpd.GeoDataFrame, *, path=None,
     """Normalise a boundary layer to ``community_id``, ``name``, polygon geometry."""
     polygons = layer[layer.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
     if len(polygons) == 0:
-        raise PlannerError("the communities layer has no polygons", path)
-    id_column = _find_column(polygons, ID_COLUMNS)
-    name_column = _find_column(polygons, NAME_COLUMNS)
+        msg = "the communities layer has no polygons"
+        raise PlannerError(msg, path)
+    id_column = find_column(polygons, ID_COLUMNS)
+    name_column = find_column(polygons, NAME_COLUMNS)
     ids = (polygons[id_column].astype(str) if id_column
            else pd.Series([f"C{index + 1:03d}" for index in range(len(polygons))],
                           index=polygons.index))
     if ids.duplicated().any():
-        raise PlannerError(f"the communities layer repeats ids in column {id_column!r}", path)
+        msg = f"the communities layer repeats ids in column {id_column!r}"
+        raise PlannerError(msg, path)
     names = polygons[name_column].astype(str) if name_column else ids
     return gpd.GeoDataFrame({"community_id": ids.to_numpy(), "name": names.to_numpy(),
                              "community_source": source},
@@ -231,8 +287,9 @@ def grid_communities(points: gpd.GeoSeries, cell_m: float | None = None) -> gpd.
     lower = origin + cells * cell
     boxes = shapely.box(lower[:, 0], lower[:, 1], lower[:, 0] + cell, lower[:, 1] + cell)
     ids = [f"G{row:03d}_{col:03d}" for col, row in cells]
+    label = "网格" if settings.lang == "zh" else "grid"
     return gpd.GeoDataFrame({"community_id": ids,
-                             "name": [f"网格 grid {identifier[1:]}" for identifier in ids],
+                             "name": [f"{label} {identifier[1:]}" for identifier in ids],
                              "community_source": "grid"}, geometry=boxes, crs=points.crs)
 
 
@@ -249,20 +306,12 @@ def assign_communities(residences: gpd.GeoDataFrame,
     return np.where(pd.isna(values), None, values)
 
 
-def _find_column(frame: pd.DataFrame, candidates) -> str | None:
-    lowered = {str(column).strip().lower(): column for column in frame.columns
-               if column != frame.geometry.name}
-    for candidate in candidates:
-        if candidate in lowered:
-            return lowered[candidate]
-    return None
-
-
 # --------------------------------------------------------------------------- coverage
 
 
 def community_coverage(residences: gpd.GeoDataFrame, distance_m: np.ndarray,
                        catalogue: Catalogue, communities: gpd.GeoDataFrame,
+                       facilities_in_area: Sequence[int] | np.ndarray | None = None,
                        ) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Coverage per community and facility type, scene scores and overall score.
 
@@ -271,21 +320,77 @@ def community_coverage(residences: gpd.GeoDataFrame, distance_m: np.ndarray,
     residences
         With ``community_id`` and ``population``.
     distance_m
-        ``(n_residences, n_types)`` walking distances in catalogue type order.
+        ``(n_residences, n_types)`` walking distances in catalogue type order,
+        exactly as published (coverage counts ``distance ≤ threshold``).
     catalogue
         The catalogue (thresholds, scenes).
     communities
         ``community_id``, ``name``, geometry.
+    facilities_in_area
+        Distinct facilities of each type found in the area (catalogue order);
+        a type with none has no data, which is not the same as a gap. Every
+        type counts as having data when omitted.
 
     Returns
     -------
     (communities, summary)
         The communities with ``population``, ``cov_<type>``, ``score_<scene>``,
-        ``score`` and ``missing_types`` (types no resident can reach); and the
-        long table of DESIGN.md's ``summary.csv``.
+        ``score`` (over all types), ``score_data`` (over the types with data
+        only), ``n_types`` and ``n_types_data`` (how many types each score was
+        computed over), ``missing_types`` (types with data that no resident
+        reaches, comma-separated) and ``no_data_types`` (how many types have no
+        data); and the long table written as ``summary.csv`` (one row per
+        community × type, with ``facilities_in_area``).
     """
     type_ids = catalogue.type_ids
+    n_types = len(type_ids)
+    found = (np.ones(n_types, dtype=np.int64) if facilities_in_area is None
+             else np.asarray(facilities_in_area, dtype=np.int64))
+    has_data = found > 0
     thresholds = np.array([catalogue.type(type_id).threshold_m for type_id in type_ids])
+    pop_total, covered_pop = _covered_population(residences, distance_m, thresholds,
+                                                 communities)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        coverage = np.where(pop_total[:, None] > 0, covered_pop / pop_total[:, None], np.nan)
+    result = communities.copy()
+    result["population"] = np.round(pop_total, 1)
+    cov_columns = {f"cov_{type_id}": np.round(coverage[:, column], 4)
+                   for column, type_id in enumerate(type_ids)}
+    scene_of = np.array([catalogue.type(type_id).scene for type_id in type_ids], dtype=object)
+    scene_scores = {f"score_{scene.id}": _scene_score(coverage, scene_of == scene.id)
+                    for scene in catalogue.scenes}
+    data_scenes = [_scene_score(coverage, (scene_of == scene.id) & has_data)
+                   for scene in catalogue.scenes]
+    valid = ~np.isnan(coverage)
+    result = pd.concat([result, pd.DataFrame(cov_columns, index=result.index),
+                        pd.DataFrame(scene_scores, index=result.index)], axis=1)
+    result["score"] = _mean_of_scenes(list(scene_scores.values()), len(communities))
+    result["score_data"] = _mean_of_scenes(data_scenes, len(communities))
+    result["n_types"] = valid.sum(axis=1).astype(np.int64)
+    result["n_types_data"] = (valid & has_data[None, :]).sum(axis=1).astype(np.int64)
+    result["missing_types"] = [
+        ",".join(type_ids[column] for column in np.flatnonzero((row == 0) & has_data))
+        for row in coverage]
+    result["no_data_types"] = int((~has_data).sum())
+    n_communities = len(communities)
+    summary = pd.DataFrame({
+        "community_id": np.repeat(communities["community_id"].to_numpy(), n_types),
+        "scene_id": np.tile(scene_of, n_communities),
+        "type_id": np.tile(type_ids, n_communities),
+        "threshold_m": np.tile(thresholds, n_communities),
+        "population": np.repeat(np.round(pop_total, 1), n_types),
+        "covered_population": np.round(covered_pop.ravel(), 1),
+        "coverage": np.round(coverage.ravel(), 4),
+        "facilities_in_area": np.tile(found, n_communities),
+        "community_source": np.repeat(communities["community_source"].to_numpy(), n_types),
+    })
+    return gpd.GeoDataFrame(result, geometry="geometry", crs=communities.crs), summary
+
+
+def _covered_population(residences: gpd.GeoDataFrame, distance_m: np.ndarray,
+                        thresholds: np.ndarray, communities: gpd.GeoDataFrame,
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Population per community, and covered population per community × type."""
     covered = np.nan_to_num(distance_m, nan=np.inf) <= thresholds[None, :]
     community_index = pd.Index(communities["community_id"]).get_indexer(
         residences["community_id"].to_numpy(dtype=object))
@@ -296,43 +401,142 @@ def community_coverage(residences: gpd.GeoDataFrame, distance_m: np.ndarray,
                             minlength=n_communities)
     covered_pop = np.stack([
         np.bincount(community_index[inside], weights=(population * covered[:, column])[inside],
-                    minlength=n_communities) for column in range(len(type_ids))], axis=1) \
-        if len(type_ids) else np.zeros((n_communities, 0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        coverage = np.where(pop_total[:, None] > 0, covered_pop / pop_total[:, None], np.nan)
-    result = communities.copy()
-    result["population"] = np.round(pop_total, 1)
-    cov_columns = {f"cov_{type_id}": np.round(coverage[:, column], 4)
-                   for column, type_id in enumerate(type_ids)}
-    scene_scores = {}
-    for scene in catalogue.scenes:
-        columns = [column for column, type_id in enumerate(type_ids)
-                   if catalogue.type(type_id).scene == scene.id]
-        with np.errstate(invalid="ignore"):
-            scene_scores[f"score_{scene.id}"] = (np.round(np.nanmean(coverage[:, columns], axis=1),
-                                                          4) if columns and len(coverage)
-                                                 else np.full(n_communities, np.nan))
-    score_matrix = np.column_stack(list(scene_scores.values())) if scene_scores else None
-    overall = np.full(n_communities, np.nan)
-    if score_matrix is not None and score_matrix.size:
-        has_any = ~np.isnan(score_matrix).all(axis=1)
-        overall[has_any] = np.round(np.nanmean(score_matrix[has_any], axis=1), 4)
-    missing = [",".join(type_ids[column] for column in np.flatnonzero(row == 0))
-               for row in coverage]
-    result = pd.concat([result, pd.DataFrame(cov_columns, index=result.index),
-                        pd.DataFrame(scene_scores, index=result.index)], axis=1)
-    result["score"] = overall
-    result["missing_types"] = missing
-    summary = pd.DataFrame({
-        "community_id": np.repeat(communities["community_id"].to_numpy(), len(type_ids)),
-        "scene_id": np.tile([catalogue.type(t).scene for t in type_ids], n_communities),
-        "type_id": np.tile(type_ids, n_communities),
-        "threshold_m": np.tile(thresholds, n_communities),
-        "population": np.repeat(np.round(pop_total, 1), len(type_ids)),
-        "covered_population": np.round(covered_pop.ravel(), 1),
-        "coverage": np.round(coverage.ravel(), 4),
-        "community_source": np.repeat(communities["community_source"].to_numpy(),
-                                      len(type_ids)),
-    })
-    return gpd.GeoDataFrame(result, geometry="geometry", crs=communities.crs), summary
+                    minlength=n_communities) for column in range(len(thresholds))], axis=1) \
+        if len(thresholds) else np.zeros((n_communities, 0))
+    return pop_total, covered_pop
 
+
+def _scene_score(coverage: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Mean coverage over the chosen type columns, per community (NaN when none)."""
+    if not columns.any() or not len(coverage):
+        return np.full(len(coverage), np.nan)
+    chosen = coverage[:, columns]
+    valid = ~np.isnan(chosen)
+    total = np.where(valid, chosen, 0.0).sum(axis=1)
+    count = valid.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.round(np.where(count > 0, total / count, np.nan), 4)
+
+
+def _mean_of_scenes(scores: list[np.ndarray], n_communities: int) -> np.ndarray:
+    """Overall score: the mean of the scene scores a community has (every scene weighs 1)."""
+    if not scores or not n_communities:
+        return np.full(n_communities, np.nan)
+    return _scene_score(np.column_stack(scores), np.ones(len(scores), dtype=bool))
+
+
+def type_status(catalogue: Catalogue, facilities: pd.DataFrame) -> pd.DataFrame:
+    """Data status per type: distinct facilities found in the area, and whether any is.
+
+    Parameters
+    ----------
+    catalogue
+        The catalogue (type order).
+    facilities
+        One row per (facility, type), OSM and the planner's lists.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``type_id`` in catalogue order: ``facilities_in_area`` (int)
+        and ``has_data`` (bool; False means no data, not no provision).
+    """
+    counts = facilities.groupby("type_id")["facility_id"].nunique() if len(facilities) \
+        else pd.Series(dtype=np.int64)
+    found = counts.reindex(catalogue.type_ids).fillna(0).astype(np.int64)
+    frame = pd.DataFrame({"facilities_in_area": found.to_numpy(),
+                          "has_data": found.to_numpy() > 0},
+                         index=pd.Index(catalogue.type_ids, name="type_id"))
+    return frame
+
+
+# --------------------------------------------------------------------------- network quality
+
+
+def community_detour_index(residences: gpd.GeoDataFrame, distance_m: np.ndarray,
+                           nearest: np.ndarray, facility_points,
+                           communities: gpd.GeoDataFrame,
+                           min_straight_m: float | None = None) -> np.ndarray:
+    """Median detour index per community: network ÷ straight-line distance.
+
+    Computed over the (residence, facility reached) pairs of every type, on
+    the pairs at least ``min_straight_m`` apart in a straight line (short legs,
+    where the walk to the edge dominates, would swamp the measure). A high
+    value shows where the walk is long for its distance: barriers (fences,
+    rivers, dual carriageways without crossings) or missing paths.
+
+    Parameters
+    ----------
+    residences
+        With ``community_id`` and point geometry.
+    distance_m
+        ``(n_residences, n_types)`` network distances (as published).
+    nearest
+        ``(n_residences, n_types)`` index of the facility reached (-1: none),
+        from :meth:`planner.access.Access.nearest_facilities`.
+    facility_points
+        The facility points the indices refer to.
+    communities
+        ``community_id`` in output order.
+    min_straight_m
+        :data:`planner.settings.detour_min_straight_m` when omitted.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per community, rounded to 0.01; NaN where no pair qualifies.
+    """
+    minimum = settings.detour_min_straight_m if min_straight_m is None else min_straight_m
+    points = np.asarray(getattr(facility_points, "values", facility_points), dtype=object)
+    rows, columns = np.nonzero(nearest >= 0)
+    result = np.full(len(communities), np.nan)
+    if not len(rows):
+        return result
+    home_xy = shapely.get_coordinates(residences.geometry.to_numpy())[rows]
+    facility_xy = shapely.get_coordinates(points[nearest[rows, columns]])
+    straight = np.hypot(*(facility_xy - home_xy).T)
+    network = distance_m[rows, columns]
+    keep = (straight >= minimum) & np.isfinite(network)
+    if not keep.any():
+        return result
+    frame = pd.DataFrame({
+        "community_id": residences["community_id"].to_numpy(dtype=object)[rows[keep]],
+        "ratio": network[keep] / straight[keep]})
+    median = frame.groupby("community_id", sort=False)["ratio"].median()
+    values = median.reindex(communities["community_id"].to_numpy(dtype=object)).to_numpy(float)
+    return np.round(values, 2)
+
+
+def compounds_without_paths(features: gpd.GeoDataFrame, residences: gpd.GeoDataFrame,
+                            edge_geometry: np.ndarray) -> np.ndarray:
+    """Residences in a residential compound with no walkable way mapped inside.
+
+    A compound is a ``landuse=residential`` polygon; it has no paths when no
+    network edge has its midpoint inside. Distances from such homes start at
+    the compound's edge, so thin network data shows up where it is.
+
+    Returns
+    -------
+    numpy.ndarray
+        Per residence: the compound's index in ``features`` (-1 when the
+        residence is in no compound without paths).
+    """
+    result = np.full(len(residences), -1, dtype=np.int64)
+    if "landuse" not in features.columns or not len(residences):
+        return result
+    compounds = features[features["landuse"].eq("residential").to_numpy(dtype=bool)
+                         & features.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
+                         .to_numpy()]
+    if not len(compounds):
+        return result
+    compounds = gpd.GeoDataFrame({"compound": np.arange(len(compounds))},
+                                 geometry=compounds.geometry.to_numpy(), crs=features.crs)
+    midpoints = gpd.GeoDataFrame(geometry=shapely.line_interpolate_point(
+        edge_geometry, 0.5, normalized=True), crs=features.crs)
+    with_paths = gpd.sjoin(midpoints, compounds, predicate="within", how="inner")["compound"]
+    homes = gpd.sjoin(residences[["geometry"]].reset_index(drop=True), compounds,
+                      predicate="within", how="inner")
+    homes = homes[~homes.index.duplicated()]
+    homes = homes[~homes["compound"].isin(with_paths.unique())]
+    result[homes.index.to_numpy()] = homes["compound"].to_numpy()
+    return result

@@ -20,3 +20,9 @@ class PlannerError(Exception):
         self.path = None if path is None else Path(path)
         self.message = message
         super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

@@ -13,7 +13,13 @@ Each row gets a facility type, in this order:
 3. a free-text category (``category``, ``类别`` …) matched against the rows with a ``text``;
 4. the name, against the catalogue's name keywords (possibly several types).
 
-Rows that match nothing are reported and left out.
+Rows that match nothing are reported and left out. Rows sharing an id
+(``id``, ``facility_id``, ``poi_id``, ``编号`` …) are one facility: they are
+reported once and merged (the first row's name and position, the union of the
+rows' types), never counted twice.
+
+CSV and TXT lists may be UTF-8 (with or without BOM), GBK or GB18030 (Chinese
+Excel's "CSV" is GBK): see :mod:`planner.encodings`.
 
 Merging (:func:`merge_with_osm`): a list facility and an OSM facility of the
 same type are one facility when they lie within ``merge_distance_m`` of each
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 from difflib import SequenceMatcher
 from pathlib import Path
 
@@ -35,8 +42,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner import settings
 from planner.catalogue import Catalogue
+from planner.columns import find_column
 from planner.coords import CRS_NAMES, transform_geometries
+from planner.encodings import TEXT_SUFFIXES, decode_bytes, read_text_table
 from planner.errors import PlannerError
 from planner.sources import read_layer
 
@@ -44,6 +54,7 @@ log = logging.getLogger(__name__)
 
 NAME_COLUMNS = ("name", "名称", "poi名称", "title", "名字")
 CODE_COLUMNS = ("typecode", "type_code", "code", "类型编码", "分类编码", "poi_code")
+ID_COLUMNS = ("facility_id", "id", "poi_id", "poiid", "uid", "编号", "设施编号", "poi编号")
 CATEGORY_COLUMNS = ("category", "type", "类别", "分类", "类型", "小类", "中类", "大类", "tag")
 
 #: List and OSM facilities of the same type closer than this may be one facility, metres.
@@ -53,7 +64,7 @@ name_similarity: float = 0.6
 
 
 def read_facility_list(path: str | Path, catalogue: Catalogue, *, crs_name: str = "wgs84",
-                       list_index: int = 1) -> gpd.GeoDataFrame:
+                       list_index: int = 1, encoding: str | None = None) -> gpd.GeoDataFrame:
     """Read one facility list and give every row its facility type(s).
 
     Parameters
@@ -66,6 +77,8 @@ def read_facility_list(path: str | Path, catalogue: Catalogue, *, crs_name: str 
         The datum of the coordinates: ``wgs84``, ``gcj02`` or ``bd09``.
     list_index
         Number of the list in the run, for facility ids (``L1-0``, ``L1-1`` …).
+    encoding
+        Text encoding of a CSV/TXT list; detected (UTF-8, else GB18030) when None.
 
     Returns
     -------
@@ -77,9 +90,9 @@ def read_facility_list(path: str | Path, catalogue: Catalogue, *, crs_name: str 
     path = Path(path)
     crs_key = crs_name.lower().replace("-", "").replace("_", "")
     if crs_key not in CRS_NAMES:
-        raise PlannerError(f"unknown coordinate system {crs_name!r} "
-                           f"(one of {', '.join(CRS_NAMES)})", path)
-    layer = read_layer(path, what="facility list").to_crs(4326)
+        message = f"unknown coordinate system {crs_name!r} (one of {', '.join(CRS_NAMES)})"
+        raise PlannerError(message, path)
+    layer = _read_list_layer(path, encoding).to_crs(4326)
     layer = layer[layer.geometry.geom_type.isin(["Point", "MultiPoint", "Polygon",
                                                   "MultiPolygon"])].reset_index(drop=True)
     if crs_key != "wgs84":
@@ -95,8 +108,9 @@ def read_facility_list(path: str | Path, catalogue: Catalogue, *, crs_name: str 
         given = layer["type_id"].astype("string").str.strip()
         bad = given.notna() & ~given.isin(known)
         if bad.any():
-            raise PlannerError(f"unknown type_id {given[bad].iloc[0]!r} in row "
-                               f"{int(np.flatnonzero(bad)[0]) + 1}", path)
+            message = (f"unknown type_id {given[bad].iloc[0]!r} in row "
+                       f"{int(np.flatnonzero(bad)[0]) + 1}")
+            raise PlannerError(message, path)
         type_of = type_of.fillna(given.where(given.notna(), None))
         rule = rule.where(type_of.isna(), "type_id")
 
@@ -136,6 +150,7 @@ def read_facility_list(path: str | Path, catalogue: Catalogue, *, crs_name: str 
         log.warning("%s: %d rows match no facility type (rows %s%s)", path, len(left_out),
                     ", ".join(str(row + 1) for row in left_out[:10]),
                     " …" if len(left_out) > 10 else "")
+    matched = _merge_duplicate_ids(layer, matched, path)
     scene_of = {t.id: t.scene for t in catalogue.types}
     chosen = layer.iloc[matched["row"].to_numpy()]
     return gpd.GeoDataFrame({
@@ -147,6 +162,56 @@ def read_facility_list(path: str | Path, catalogue: Catalogue, *, crs_name: str 
         "list_rule": matched["list_rule"].to_numpy(),
         "source": path.name,
     }, geometry=chosen.geometry.representative_point().to_numpy(), crs=4326)
+
+
+def _read_list_layer(path: Path, encoding: str | None) -> gpd.GeoDataFrame:
+    """``read_layer``, with CSV/TXT text in any of the encodings :mod:`planner.encodings` reads.
+
+    ``read_layer`` reads UTF-8 comma-separated text only, so other text is
+    handed to it as a UTF-8 CSV copy of the same name (errors still name ``path``).
+    """
+    suffix = path.suffix.lower()
+    if suffix not in TEXT_SUFFIXES or not path.is_file():
+        return read_layer(path, what="facility list")
+    used = decode_bytes(path.read_bytes(), path, encoding)[1]
+    if suffix == ".csv" and used == "utf-8-sig":
+        return read_layer(path, what="facility list")
+    table = read_text_table(path, encoding)
+    with tempfile.TemporaryDirectory(prefix="planner-list-") as folder:
+        copy = Path(folder) / f"{path.stem}.csv"
+        table.to_csv(copy, index=False, encoding="utf-8")
+        try:
+            return read_layer(copy, what="facility list")
+        except PlannerError as error:
+            raise PlannerError(error.message, path) from error
+
+
+def _merge_duplicate_ids(layer: gpd.GeoDataFrame, matched: pd.DataFrame,
+                         path: Path) -> pd.DataFrame:
+    """Rows sharing an id become the first of them (one facility, the union of types)."""
+    id_column = find_column(layer, ID_COLUMNS)
+    if id_column is None:
+        return matched
+    ids = layer[id_column].astype("string").str.strip().replace("", pd.NA)
+    repeated = ids.notna() & ids.duplicated(keep=False)
+    if not repeated.any():
+        return matched
+    names = sorted(ids[repeated].unique(), key=str)
+    shown = ", ".join(map(str, names[:10])) + (" …" if len(names) > 10 else "")
+    if settings.lang == "zh":
+        log.warning("%s: %d 个编号在多行出现 (%s), 已合并为一个设施, 不重复计数",
+                    path, len(names), shown)
+    else:
+        log.warning("%s: %d ids appear on several rows (%s); each is merged into one "
+                    "facility, not counted twice", path, len(names), shown)
+    # every row of an id points at the id's first row
+    rows = np.arange(len(layer))
+    key = ids.to_numpy(dtype=object, na_value=None)
+    key = np.where(pd.isna(key), np.char.add("\0row", rows.astype(str)).astype(object), key)
+    first_row = pd.Series(rows).groupby(key, sort=False).transform("min").to_numpy()
+    matched = matched.assign(row=first_row[matched["row"].to_numpy()])
+    return matched.drop_duplicates(["row", "type_id"]).sort_values(["row", "type_id"],
+                                                                   kind="stable")
 
 
 def _column(frame: pd.DataFrame, candidates) -> str | None:

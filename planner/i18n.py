@@ -1,10 +1,42 @@
-"""Language of labels: which one to use, and short bilingual summaries."""
+"""Language of labels: which one to use, and short bilingual summaries.
+
+The language of what the user sees is :data:`planner.settings.lang`; the CLI
+sets it from ``--lang`` or, failing that, from the system locale
+(:func:`system_lang`) before any work, and may refine it from the facility
+names once they are read (:func:`detect_lang`). No heavy imports here: the
+CLI imports this module to print its help.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
+
+#: Environment variables that name the locale, in the order POSIX consults them.
+LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")
+
+
+def system_lang() -> str:
+    """``"zh"`` when the system locale is Chinese (``zh_CN.UTF-8`` …), else ``"en"``."""
+    for variable in LOCALE_VARIABLES:
+        value = os.environ.get(variable, "")
+        if value:  # the first variable that is set decides, as for gettext
+            return "zh" if value.lower().startswith("zh") else "en"
+    return "en"
+
+
+def current_lang() -> str:
+    """The language of labels and messages: :data:`planner.settings.lang`."""
+    from planner import settings
+
+    return "zh" if settings.lang == "zh" else "en"
+
+
+def pick(zh: str, en: str, lang: str | None = None) -> str:
+    """``zh`` or ``en`` by ``lang`` (default: :func:`current_lang`)."""
+    return zh if (lang or current_lang()) == "zh" else en
 
 
 def detect_lang(names) -> str:

@@ -162,12 +162,15 @@ def _along(network: WalkNetwork, edge: np.ndarray, offset_m: np.ndarray) -> np.n
     return u_xy + np.clip(share, 0.0, 1.0)[:, None] * (v_xy - u_xy)
 
 
+#: The drawing options :func:`service_areas` accepts, and the module defaults they override.
+DRAWING_DEFAULTS = {"width_m": "buffer_m", "segments_per_quarter": "quad_segs",
+                    "tolerance_m": "simplify_m", "spacing_m": "sample_spacing_m"}
+
+
 def service_areas(network: WalkNetwork, access: Access,
                   thresholds_m: Mapping[str, float] | None = None, *,
-                  facility_points=None, width_m: float | None = None,
-                  segments_per_quarter: int | None = None,
-                  tolerance_m: float | None = None, how: str | None = None,
-                  spacing_m: float | None = None) -> gpd.GeoDataFrame:
+                  facility_points=None, how: str | None = None,
+                  **drawing: float | None) -> gpd.GeoDataFrame:
     """The walking service area of every facility type, one (multi)polygon each.
 
     Parameters
@@ -183,16 +186,14 @@ def service_areas(network: WalkNetwork, access: Access,
         The facility points the access was built from (same order); adds
         each facility's access leg, so that a facility set back from the
         street lies inside its own area.
-    width_m
-        Buffer half-width, metres (:data:`buffer_m`).
-    segments_per_quarter
-        Buffer ``quad_segs`` (:data:`quad_segs`).
-    tolerance_m
-        Simplification tolerance, metres (:data:`simplify_m`).
     how
         ``"partition"`` or ``"buffer"`` (:data:`method`; see the module notes).
-    spacing_m
-        Sample spacing of the ``partition`` method (:data:`sample_spacing_m`).
+    **drawing
+        ``width_m`` (buffer half-width, :data:`buffer_m`),
+        ``segments_per_quarter`` (buffer ``quad_segs``, :data:`quad_segs`),
+        ``tolerance_m`` (simplification, :data:`simplify_m`) and ``spacing_m``
+        (sample spacing of ``partition``, :data:`sample_spacing_m`); None
+        keeps the default.
 
     Returns
     -------
@@ -201,59 +202,24 @@ def service_areas(network: WalkNetwork, access: Access,
         row per type that has at least one facility on the network, in the
         order of ``thresholds_m``.
     """
-    from planner import settings
-
     if access.node_distance_m is None:
         access.solve()
     how = method if how is None else how
     if how not in ("partition", "buffer"):
-        raise ValueError(f"unknown service-area method {how!r}")
-    width = buffer_m if width_m is None else width_m
-    quads = quad_segs if segments_per_quarter is None else segments_per_quarter
-    tolerance = simplify_m if tolerance_m is None else tolerance_m
-    if thresholds_m is None:
-        thresholds_m = dict(zip(access.type_ids,
-                                access.limits_m / settings.search_limit_factor, strict=True))
-    snap = access.facility_snap
+        message = f"unknown service-area method {how!r}"
+        raise ValueError(message)
+    options = _drawing_options(drawing)
     xy = None
     if facility_points is not None:
         xy = shapely.get_coordinates(np.asarray(getattr(facility_points, "values",
                                                         facility_points), dtype=object))
-    columns = {type_id: column for column, type_id in enumerate(access.type_ids)}
-    if max_edges is not None and network.n_edges > max_edges:
-        logger.warning("service areas skipped: the network has %d edges (more than "
-                       "planner.isochrones.max_edges = %d)", network.n_edges, max_edges)
-        thresholds_m = {}
-    drawn = [(type_id, float(threshold)) for type_id, threshold in thresholds_m.items()
-             if type_id in columns
-             and ((access.facility_type == type_id) & snap.snapped).any()]
-    if how == "partition" and drawn:
-        partition = _Partition(network, snap, xy, width, quads,
-                               sample_spacing_m if spacing_m is None else spacing_m)
-
-        def area(item):
-            type_id, threshold = item
-            return partition.area(access.node_distance_m[:, columns[type_id]], threshold,
-                                  access.facility_type == type_id)
-    else:
-        def area(item):
-            type_id, threshold = item
-            mask = (access.facility_type == type_id) & snap.snapped
-            segments = reachable_segments(
-                network, access.node_distance_m[:, columns[type_id]], threshold,
-                facility_edge=snap.edge[mask], facility_offset_m=snap.offset_m[mask],
-                facility_access_m=snap.access_m[mask],
-                facility_xy=None if xy is None else xy[mask])
-            if len(segments) == 0:
-                return shapely.Polygon()
-            chains = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(
-                shapely.linestrings(segments))))
-            return shapely.union_all(shapely.buffer(chains, width, quad_segs=quads))
+    drawn = _drawn_types(network, access, thresholds_m)
+    area = _area_function(network, access, xy, how, options) if drawn else None
 
     def finish(item):
-        geometry = area(item)
-        if tolerance > 0:
-            geometry = shapely.simplify(geometry, tolerance, preserve_topology=True)
+        geometry = area(*item)
+        if options["tolerance_m"] > 0:
+            geometry = shapely.simplify(geometry, options["tolerance_m"], preserve_topology=True)
         return geometry
 
     # GEOS releases the GIL: the per-type unions run side by side (same result)
@@ -262,6 +228,63 @@ def service_areas(network: WalkNetwork, access: Access,
     return gpd.GeoDataFrame({"type_id": [type_id for type_id, _ in drawn],
                              "threshold_m": [threshold for _, threshold in drawn]},
                             geometry=areas if areas else [], crs=network.crs)
+
+
+def _drawing_options(drawing: Mapping[str, float | None]) -> dict[str, float]:
+    """The drawing options with the module defaults filled in."""
+    unknown = set(drawing) - set(DRAWING_DEFAULTS)
+    if unknown:
+        message = f"service_areas: unknown option(s) {', '.join(sorted(unknown))}"
+        raise TypeError(message)
+    module = globals()
+    return {name: module[default] if drawing.get(name) is None else drawing[name]
+            for name, default in DRAWING_DEFAULTS.items()}
+
+
+def _drawn_types(network: WalkNetwork, access: Access,
+                 thresholds_m: Mapping[str, float] | None) -> list[tuple[str, float]]:
+    """``(type_id, threshold)`` of the types to draw: with a facility on the network."""
+    from planner import settings
+
+    if thresholds_m is None:
+        thresholds_m = dict(zip(access.type_ids,
+                                access.limits_m / settings.search_limit_factor, strict=True))
+    if max_edges is not None and network.n_edges > max_edges:
+        logger.warning("service areas skipped: the network has %d edges (more than "
+                       "planner.isochrones.max_edges = %d)", network.n_edges, max_edges)
+        return []
+    snapped = access.facility_snap.snapped
+    return [(type_id, float(threshold)) for type_id, threshold in thresholds_m.items()
+            if type_id in access.type_ids
+            and ((access.facility_type == type_id) & snapped).any()]
+
+
+def _area_function(network: WalkNetwork, access: Access, xy: np.ndarray | None, how: str,
+                   options: Mapping[str, float]):
+    """``area(type_id, threshold)``: the unsimplified service area of one type."""
+    columns = {type_id: column for column, type_id in enumerate(access.type_ids)}
+    snap = access.facility_snap
+    width, quads = options["width_m"], int(options["segments_per_quarter"])
+    if how == "partition":
+        partition = _Partition(network, snap, xy, width, quads, options["spacing_m"])
+
+        def area(type_id: str, threshold: float):
+            return partition.area(access.node_distance_m[:, columns[type_id]], threshold,
+                                  access.facility_type == type_id)
+        return area
+
+    def area(type_id: str, threshold: float):
+        mask = (access.facility_type == type_id) & snap.snapped
+        segments = reachable_segments(
+            network, access.node_distance_m[:, columns[type_id]], threshold,
+            facility_edge=snap.edge[mask], facility_offset_m=snap.offset_m[mask],
+            facility_access_m=snap.access_m[mask], facility_xy=None if xy is None else xy[mask])
+        if len(segments) == 0:
+            return shapely.Polygon()
+        chains = shapely.get_parts(shapely.line_merge(shapely.multilinestrings(
+            shapely.linestrings(segments))))
+        return shapely.union_all(shapely.buffer(chains, width, quad_segs=quads))
+    return area
 
 
 class _Partition:

@@ -1,19 +1,34 @@
 """Interactive map of provision and gaps: one self-contained ``map.html``.
 
-The map is drawn from the GeoPackage layers alone (``communities``,
-``facilities``, ``residences``, ``isochrones``, ``gaps``; see DESIGN.md), so
-``planner map RESULTS_DIR`` re-renders it without recomputing anything:
+The map only draws layers (it computes no analysis): those of
+:func:`planner.layers.analysis_layers` or of a results folder
+(:func:`planner.outputs.read_results`), so ``planner map RESULTS_DIR``
+re-renders it without recomputing anything:
 
 * **communities**, coloured by overall score, with a popup table of every scene
-  and facility type (threshold, coverage; types no resident reaches in red);
+  and facility type (threshold, coverage; types no resident reaches in red,
+  types without data marked "no data") and a tooltip with name and score;
 * **facilities**, one toggleable, clustered layer per scene, with a colour and
   an icon per scene and a popup (name, type, scene, how it was matched);
 * **service area** of the facility type chosen in a drop-down: the streets
   within its walking threshold, buffered (:mod:`planner.isochrones`);
 * **residences beyond reach** of the chosen type;
-* **missing facility types** per hexagon (:func:`gap_cells`);
-* legend, layer control, scale bar, bounds fitted to the area, labels in
-  Chinese or English.
+* **missing facility types** per hexagon (:mod:`planner.gaps`), in classes
+  computed from the values on the map (:func:`planner.colours.class_breaks`);
+* **premises** of the reallocation plan and **candidate sites** numbered by
+  rank (after ``planner sites``);
+* legend (following the visible layers), collapsed layer control, scale bar,
+  bounds fitted to the area, labels in Chinese or English.
+
+The map opens calm: community scores, the service area and the residences
+beyond reach of the type with the most residents beyond reach, and the
+candidate sites when there are any; every other layer is one click away.
+
+Drawing order (``planner_map.js``): service areas lie in a pane that takes no
+pointer events, under one canvas that draws communities, hexagons, residences
+and premises and finds the topmost of them under the mouse; facility and
+candidate markers sit above in Leaflet's marker pane. No non-interactive
+layer lies above an interactive one, so every click reaches a feature.
 
 Everything the page needs is inlined: Leaflet 1.9.4 and Leaflet.markercluster
 1.5.3 (vendored in ``planner/static`` with their licences) and the data, as
@@ -32,9 +47,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -47,15 +62,24 @@ from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.template import Template
 
+from planner.basemaps import BASEMAPS, resolve_basemap  # noqa: F401  (re-exported)
 from planner.catalogue import Catalogue, load_catalogue
+from planner.colours import (  # noqa: F401  (re-exported: planner.maps.score_colour …)
+    EXTRA_COLOURS,
+    NO_SCORE,
+    SCENE_COLOURS,
+    SCORE_STOPS,
+    cell_colours,
+    class_breaks,
+    class_colours,
+    class_labels,
+    score_colour,
+    score_colours,
+)
 from planner.coords import transform, transform_geometries
 from planner.errors import PlannerError
 
 log = logging.getLogger(__name__)
-
-#: Side-to-side width of the hexagons of the ``gaps`` layer, metres (the
-#: distance between neighbouring cell centres).
-gap_cell_m: float = 150.0
 
 #: Above this many residences the map leaves out the layer of residences beyond
 #: reach (the gap hexagons still show where they are): a city's 300,000 homes
@@ -68,14 +92,6 @@ display_tolerance_m: float = 3.0
 #: Decimal places of longitude/latitude in the map (6 ≈ 0.1 m, 5 ≈ 1 m).
 point_digits: int = 6
 polygon_digits: int = 5
-
-SCENE_COLOURS = {
-    "neighbourhood": "#e6550d", "public_service": "#3182bd", "health": "#de2d26",
-    "culture": "#756bb1", "learning": "#31a354", "innovation": "#d4a20b",
-    "safety": "#636363", "urban_safety": "#a50f15",
-}
-#: Colours for scenes of a user's catalogue that the table above does not name.
-EXTRA_COLOURS = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#17becf")
 
 #: 16×16 SVG paths (filled white on the scene colour, even-odd rule).
 SCENE_ICONS = {
@@ -92,13 +108,7 @@ SCENE_ICONS = {
 }
 DEFAULT_ICON = "M8 3a5 5 0 1 0 0 10A5 5 0 1 0 8 3z"
 
-#: Red (0) → yellow → green (1), for community scores.
-SCORE_STOPS = ("#d73027", "#fee08b", "#1a9850")
-NO_SCORE = "#bdbdbd"
 
-#: Classes of ``n_missing_types`` (lower bounds) and their colours (YlOrRd).
-CELL_CLASSES = ((0, "#ffffb2"), (1, "#fed976"), (3, "#feb24c"), (6, "#fd8d3c"),
-                (11, "#f03b20"), (21, "#bd0026"))
 
 STRINGS = {
     "en": {
@@ -107,9 +117,12 @@ STRINGS = {
         "serviceAreas": "Walking service area (chosen type)",
         "gapLayer": "Residences beyond reach (chosen type)",
         "premises": "Premises reallocation plan",
+        "candidates": "Candidate sites (by rank)",
         "cells": "Missing facility types ({m} m hexagons)",
         "population": "Population", "score": "Overall score", "type": "Facility type",
         "threshold": "Threshold", "coverage": "Coverage", "missing": "missing",
+        "noData": "no data", "scoreData": "Score (types with data)",
+        "typesData": "Types with data", "detour": "Detour index",
         "matched": "Matched by", "unnamed": "(no name)", "residence": "Residence",
         "beyondLimit": "none within {m} m", "nearestAt": "nearest at {m} m",
         "chosenType": "Facility type shown", "uncovered": "{n} residents beyond reach",
@@ -118,6 +131,11 @@ STRINGS = {
         "missingTypes": "Types no resident reaches", "communityScore": "Community overall score",
         "serviceArea": "Service area", "gapResidences": "Residence beyond reach of that type",
         "cellsTitle": "Types no resident of a hexagon reaches",
+        "cellsData": "Types with data no resident of a hexagon reaches",
+        "premisesLegend": "Premises (colour: type assigned)",
+        "candidateLegend": "Candidate site, numbered by rank",
+        "candidate": "Candidate site", "rank": "Rank", "site": "Site", "kind": "Kind",
+        "community": "Community", "added": "Residents added", "total": "total",
         "note": "Walking metres on the street network; a service area is the streets within "
                 "the threshold, {w} m either side.",
         "match": {"tag": "OSM tag", "name": "name keyword", "list": "facility list"},
@@ -128,186 +146,28 @@ STRINGS = {
         "serviceAreas": "步行服务范围（所选设施类型）",
         "gapLayer": "服务范围外的住宅（所选设施类型）",
         "premises": "国有房产再利用方案",
+        "candidates": "候选选址（按排名）",
         "cells": "缺失设施类型数（{m} 米六边形）",
         "population": "人口", "score": "综合得分", "type": "设施类型", "threshold": "服务半径",
-        "coverage": "覆盖率", "missing": "缺失", "matched": "匹配方式", "unnamed": "（无名称）",
+        "coverage": "覆盖率", "missing": "缺失", "noData": "无数据",
+        "scoreData": "得分（有数据的类型）", "typesData": "有数据的设施类型数",
+        "detour": "绕行系数",
+        "matched": "匹配方式", "unnamed": "（无名称）",
         "residence": "住宅", "beyondLimit": "{m} 米内没有", "nearestAt": "最近 {m} 米",
         "chosenType": "显示的设施类型", "uncovered": "{n} 人不可达", "cell": "六边形",
         "residences": "住宅数", "meanMissing": "人均不可达类型数",
         "missingTypes": "无人可达的类型", "communityScore": "社区综合得分",
         "serviceArea": "服务范围", "gapResidences": "该类型服务范围外的住宅",
         "cellsTitle": "六边形内无人可达的设施类型数",
+        "cellsData": "六边形内无人可达的设施类型数（仅计有数据的类型）",
+        "premisesLegend": "国有房产（颜色：分配的设施类型）",
+        "candidateLegend": "候选选址（数字为排名）",
+        "candidate": "候选选址", "rank": "排名", "site": "选址", "kind": "类别",
+        "community": "社区", "added": "新增覆盖人口", "total": "合计",
         "note": "距离为沿街道网络的步行距离（米）；服务范围为阈值内的街道两侧各 {w} 米。",
         "match": {"tag": "OSM 标签", "name": "名称关键词", "list": "设施清单"},
     },
 }
-
-#: Basemaps: tile URL template, attribution, datum of the tiles, zoom limit.
-BASEMAPS = {
-    "osm": {
-        "name": {"en": "OpenStreetMap", "zh": "OpenStreetMap"},
-        "tiles": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-        "attr": '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
-                "contributors",
-        "datum": "wgs84", "max_zoom": 19,
-    },
-    "amap": {
-        "name": {"en": "Amap (高德)", "zh": "高德地图"},
-        "tiles": "https://webrd0{s}.is.autonavi.com/appmaptile?lang={amap_lang}&size=1&scale=1"
-                 "&style=7&x={x}&y={y}&z={z}",
-        "subdomains": "1234",
-        "attr": '&copy; <a href="https://www.amap.com/">高德地图 AutoNavi</a> (GCJ-02)',
-        "datum": "gcj02", "max_zoom": 18,
-    },
-    "tianditu": {
-        "name": {"en": "Tianditu (天地图)", "zh": "天地图"},
-        "tiles": "https://t{s}.tianditu.gov.cn/vec_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
-                 "&VERSION=1.0.0&LAYER=vec&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
-                 "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}",
-        "labels": "https://t{s}.tianditu.gov.cn/{label}_w/wmts?SERVICE=WMTS&REQUEST=GetTile"
-                  "&VERSION=1.0.0&LAYER={label}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
-                  "&TILEMATRIX={z}&TILEROW={y}&TILECOL={x}&tk={key}",
-        "subdomains": "01234567",
-        "attr": '&copy; <a href="https://www.tianditu.gov.cn/">天地图 Tianditu</a>',
-        "datum": "wgs84", "max_zoom": 18,
-    },
-}
-
-
-# --------------------------------------------------------------------------- colours
-
-
-def score_colours(scores) -> np.ndarray:
-    """Hex colours for scores in [0, 1]: red (0) → yellow → green (1); grey when NaN."""
-    scores = np.asarray(scores, dtype=float).ravel()
-    stops = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in SCORE_STOPS], float)
-    position = np.clip(np.nan_to_num(scores, nan=0.0), 0.0, 1.0) * (len(stops) - 1)
-    low = np.minimum(position.astype(int), len(stops) - 2)
-    rgb = np.round(stops[low] + (stops[low + 1] - stops[low]) * (position - low)[:, None])
-    return _hex(rgb.astype(int), np.isnan(scores), NO_SCORE)
-
-
-def score_colour(score: float | None) -> str:
-    """:func:`score_colours` of one score."""
-    return str(score_colours([np.nan if score is None else score])[0])
-
-
-def cell_colours(n_missing) -> np.ndarray:
-    """Colours of :data:`CELL_CLASSES` for counts of missing types."""
-    bounds = np.array([bound for bound, _ in CELL_CLASSES])
-    colours = np.array([colour for _, colour in CELL_CLASSES], dtype=object)
-    index = np.searchsorted(bounds, np.asarray(n_missing, dtype=float), side="right") - 1
-    return colours[np.clip(index, 0, len(bounds) - 1)]
-
-
-def _hex(rgb: np.ndarray, missing: np.ndarray, fallback: str) -> np.ndarray:
-    value = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
-    text = np.char.mod("#%06x", value) if len(value) else np.array([], dtype=str)
-    return np.where(missing, fallback, text).astype(object)
-
-
-# --------------------------------------------------------------------------- gap hexagons
-
-
-def hexagon_index(xy: np.ndarray, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Axial coordinates ``(q, r)`` of the pointy-top hexagon holding each point.
-
-    Hexagons of width ``cell_m`` (between opposite sides) tile the plane from
-    the CRS origin, so a cell keeps its id from run to run.
-    """
-    radius = cell_m / np.sqrt(3.0)
-    q = (np.sqrt(3.0) / 3.0 * xy[:, 0] - xy[:, 1] / 3.0) / radius
-    r = (2.0 / 3.0 * xy[:, 1]) / radius
-    cube = np.stack([q, -q - r, r], axis=1)
-    rounded = np.round(cube)
-    error = np.abs(rounded - cube)
-    worst = np.argmax(error, axis=1)
-    rows = np.arange(len(xy))
-    # the coordinate with the largest rounding error is recomputed from the others
-    rounded[rows, worst] = -(rounded.sum(axis=1) - rounded[rows, worst])
-    return rounded[:, 0].astype(np.int64), rounded[:, 2].astype(np.int64)
-
-
-def hexagons(q: np.ndarray, r: np.ndarray, cell_m: float) -> np.ndarray:
-    """Polygons of the pointy-top hexagons ``(q, r)`` of width ``cell_m``."""
-    radius = cell_m / np.sqrt(3.0)
-    centre_x = radius * np.sqrt(3.0) * (q + r / 2.0)
-    centre_y = radius * 1.5 * r
-    angles = np.deg2rad(30.0 + 60.0 * np.arange(7))
-    ring = np.stack([centre_x[:, None] + radius * np.cos(angles)[None, :],
-                     centre_y[:, None] + radius * np.sin(angles)[None, :]], axis=2)
-    return shapely.polygons(ring)
-
-
-def gap_cells(residences: gpd.GeoDataFrame, thresholds_m: Mapping[str, float], *,
-              cell_m: float | None = None) -> gpd.GeoDataFrame:
-    """Hexagons with the facility types their residents cannot reach.
-
-    Parameters
-    ----------
-    residences
-        Points with ``population`` and one ``dist_<type_id>`` column per type
-        (walking metres, NaN beyond reach).
-    thresholds_m
-        Threshold per type id; types without a ``dist_`` column are skipped.
-    cell_m
-        Hexagon width, metres (:data:`gap_cell_m`).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        One row per hexagon holding at least one residence, in the residences'
-        CRS (a local UTM zone when they are in degrees):
-
-        - ``cell_id``: ``"q_r"``, axial coordinates of the hexagon;
-        - ``cell_m``: the hexagon width;
-        - ``population``, ``n_residences``;
-        - ``n_missing_types``: facility types that **no** residence of the
-          cell reaches within the type's threshold;
-        - ``missing_types``: those type ids, comma-separated, catalogue order;
-        - ``mean_missing_types``: types beyond reach per resident, the
-          population-weighted mean over the cell's residences (unweighted
-          where the cell has no population).
-    """
-    cell = gap_cell_m if cell_m is None else float(cell_m)
-    frame = residences if not residences.crs or not residences.crs.is_geographic \
-        else residences.to_crs(residences.estimate_utm_crs())
-    type_ids = [type_id for type_id in thresholds_m if f"dist_{type_id}" in frame.columns]
-    columns = ["cell_id", "cell_m", "population", "n_residences", "n_missing_types",
-               "missing_types", "mean_missing_types"]
-    if len(frame) == 0:
-        return gpd.GeoDataFrame({name: [] for name in columns}, geometry=[], crs=frame.crs)
-    points = shapely.point_on_surface(frame.geometry.to_numpy())
-    q, r = hexagon_index(shapely.get_coordinates(points), cell)
-    cells, inverse = np.unique(np.stack([q, r], axis=1), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    n_cells = len(cells)
-    population = frame["population"].to_numpy(float)
-    distance = frame[[f"dist_{type_id}" for type_id in type_ids]].to_numpy(float)
-    limits = np.array([float(thresholds_m[type_id]) for type_id in type_ids])
-    within = np.nan_to_num(distance, nan=np.inf) <= limits[None, :]
-    reached = pd.DataFrame(within).groupby(inverse).any().reindex(range(n_cells),
-                                                                  fill_value=False)
-    missing = ~reached.to_numpy(bool)
-    beyond = (~within).sum(axis=1).astype(float)
-    cell_pop = np.bincount(inverse, weights=population, minlength=n_cells)
-    count = np.bincount(inverse, minlength=n_cells)
-    weighted = np.bincount(inverse, weights=population * beyond, minlength=n_cells)
-    plain = np.bincount(inverse, weights=beyond, minlength=n_cells)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(cell_pop > 0, weighted / cell_pop, plain / np.maximum(count, 1))
-    labels = np.array([f"{type_id}," for type_id in type_ids], dtype=object)
-    joined = (np.where(missing, labels[None, :], "").sum(axis=1) if type_ids
-              else np.full(n_cells, "", dtype=object))
-    return gpd.GeoDataFrame({
-        "cell_id": pd.Series(cells[:, 0]).astype(str) + "_" + pd.Series(cells[:, 1]).astype(str),
-        "cell_m": cell,
-        "population": np.round(cell_pop, 1),
-        "n_residences": count,
-        "n_missing_types": missing.sum(axis=1),
-        "missing_types": pd.Series(joined, dtype=str).str.rstrip(","),
-        "mean_missing_types": np.round(mean, 2),
-    }, geometry=hexagons(cells[:, 0], cells[:, 1], cell), crs=frame.crs)
 
 
 # --------------------------------------------------------------------------- map elements
@@ -423,7 +283,8 @@ def encode_polygons(geoms: np.ndarray, digits: int | None = None) -> dict:
     if kind == shapely.GeometryType.POLYGON:
         offsets = (*offsets, np.arange(len(geoms) + 1))
     elif kind != shapely.GeometryType.MULTIPOLYGON:
-        raise ValueError(f"expected polygons, got {kind!r}")
+        message = f"expected polygons, got {kind!r}"
+        raise ValueError(message)
     quantised = np.round(coords[:, :2] * scale).astype(np.int64)
     deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
     rings, polygons, multi = offsets
@@ -450,7 +311,8 @@ def _to_display(frame: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame
     """Simplified for display (in a metric CRS), then in EPSG:4326, without empties."""
     frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
     if frame.crs is None:
-        raise PlannerError("a map layer has no CRS")
+        message = "a map layer has no CRS"
+        raise PlannerError(message)
     metric = frame
     if frame.crs.is_geographic and len(frame):
         metric = frame.to_crs(frame.estimate_utm_crs())
@@ -490,29 +352,124 @@ def _deterministic_ids(root) -> None:
         stack.extend(getattr(element, "_children", {}).values())
 
 
+
 # --------------------------------------------------------------------------- the map
 
 
-def resolve_basemap(basemap: str, tianditu_key: str | None = None) -> dict:
-    """The :data:`BASEMAPS` entry, with the Tianditu key filled in.
+@dataclass
+class _Setup:
+    """What every layer of one map needs: language, strings, basemap, types and scenes."""
 
-    Raises
-    ------
-    PlannerError
-        For an unknown basemap, or Tianditu without a key (``--tianditu-key``
-        or the ``TIANDITU_KEY`` environment variable).
+    lang: str
+    text: dict
+    tiles: dict
+    datum: _Datum
+    types: list
+    scenes: list
+    scene_config: list
+    has_data: np.ndarray
+
+    @property
+    def type_index(self) -> dict[str, int]:
+        return {t.id: i for i, t in enumerate(self.types)}
+
+
+def _setup(layers: Mapping, catalogue: Catalogue | None, lang: str | None, basemap: str,
+           tianditu_key: str | None) -> _Setup:
+    """Check the layers and settle the language, the types shown and their data status."""
+    from planner.i18n import detect_lang
+    from planner.isochrones import buffer_m
+
+    cat = catalogue or load_catalogue()
+    tiles = resolve_basemap(basemap, tianditu_key)
+    for required in ("communities", "facilities", "residences"):
+        if required not in layers:
+            message = f"the results have no '{required}' layer"
+            raise PlannerError(message)
+    lang = lang or detect_lang(layers["facilities"]["name"])
+    if lang not in STRINGS:
+        message = f"unknown language {lang!r}; choose zh or en"
+        raise PlannerError(message)
+    text = dict(STRINGS[lang])
+    text["note"] = text["note"].format(w=f"{buffer_m:g}")
+    types = [t for t in cat.types if f"dist_{t.id}" in layers["residences"].columns]
+    if not types:
+        message = "the residences layer has no dist_<type> column of the catalogue"
+        raise PlannerError(message)
+    extra = iter(EXTRA_COLOURS * (1 + len(cat.scenes) // len(EXTRA_COLOURS)))
+    scene_config = [{"id": scene.id, "label": scene.zh if lang == "zh" else scene.en,
+                     "colour": SCENE_COLOURS.get(scene.id) or next(extra),
+                     "icon": SCENE_ICONS.get(scene.id, DEFAULT_ICON)} for scene in cat.scenes]
+    return _Setup(lang=lang, text=text, tiles=tiles, datum=_Datum(tiles["datum"]), types=types,
+                  scenes=cat.scenes, scene_config=scene_config,
+                  has_data=type_data_status(layers.get("summary"), [t.id for t in types]))
+
+
+def type_data_status(summary: pd.DataFrame | None, type_ids: list[str]) -> np.ndarray:
+    """Whether each type has data: False where every ``facilities_in_area`` of it is 0.
+
+    Without a summary, or a summary without ``facilities_in_area``, every type
+    has data.
     """
-    if basemap not in BASEMAPS:
-        raise PlannerError(f"unknown basemap {basemap!r}; choose one of "
-                           f"{', '.join(BASEMAPS)}")
-    entry = dict(BASEMAPS[basemap], id=basemap)
-    if basemap == "tianditu":
-        key = tianditu_key or os.environ.get("TIANDITU_KEY")
-        if not key:
-            raise PlannerError("the Tianditu basemap needs a key: pass --tianditu-key KEY or "
-                               "set TIANDITU_KEY (free at https://console.tianditu.gov.cn)")
-        entry["key"] = key
-    return entry
+    if summary is None or "facilities_in_area" not in summary.columns:
+        return np.ones(len(type_ids), dtype=bool)
+    count = pd.to_numeric(summary["facilities_in_area"], errors="coerce")
+    most = count.groupby(summary["type_id"].astype(str)).max()
+    return ~most.reindex(type_ids).eq(0).to_numpy(bool)
+
+
+class _Page:
+    """The folium map being built, with its inline assets and JSON data blocks."""
+
+    def __init__(self, setup: _Setup, bounds: np.ndarray, title: str | None) -> None:
+        west, south, east, north = bounds
+        if setup.tiles["datum"] != "wgs84":
+            (west, east), (south, north) = transform([west, east], [south, north], "wgs84",
+                                                      setup.tiles["datum"])
+        self.bounds = [[south, west], [north, east]]
+        self.setup = setup
+        self.fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2],
+                               zoom_start=15, tiles=None, control_scale=False,
+                               max_zoom=setup.tiles["max_zoom"], font_size="12px")
+        self.fmap.default_js = []  # Leaflet and the rest are inlined below: no CDN
+        self.fmap.default_css = []
+        self.figure = self.fmap.get_root()
+        self.figure.title = title or setup.text["title"]
+        self.figure.header.add_child(Element(inline_assets()), name="planner_assets")
+        self.figure.header.add_child(Element('<meta name="generator" content="planner">'),
+                                     name="planner_generator")
+        types = [{"id": t.id, "label": t.label(setup.lang),
+                  "scene": [s.id for s in setup.scenes].index(t.scene),
+                  "threshold": t.threshold_m} for t in setup.types]
+        config = {"lang": setup.lang, "strings": setup.text, "scenes": setup.scene_config,
+                  "types": types, "hasData": setup.has_data.tolist(),
+                  "scoreStops": list(SCORE_STOPS), "title": self.figure.title,
+                  "basemap": setup.tiles["id"], "datum": setup.tiles["datum"]}
+        self.script("configure", {"data": self.data("config", _json(config))}, with_map=True)
+        _add_basemap(self.fmap, setup.tiles, setup.lang)
+
+    def data(self, key: str, payload: str) -> str:
+        """Add a JSON data block; returns its element id."""
+        data_id = f"pl-data-{key}"
+        self.figure.header.add_child(_data_block(data_id, payload), name=data_id)
+        return data_id
+
+    def layer(self, factory: str, key: str, payload: str, name: str, *,
+              options: dict | None = None, show: bool = True) -> None:
+        """A toggleable layer drawn by ``planner.<factory>`` from the data block ``key``."""
+        self.fmap.add_child(PlannerLayer(factory, self.data(key, payload), name, options,
+                                         show=show), name=f"layer_{key}")
+
+    def script(self, function: str, arguments: dict, *, with_map: bool = False) -> None:
+        self.fmap.add_child(PlannerScript(function, arguments, with_map=with_map),
+                            name=f"planner_{function}")
+
+    def finish(self) -> folium.Map:
+        folium.LayerControl(collapsed=True, position="topright").add_to(self.fmap)
+        self.script("finish", {})
+        self.fmap.fit_bounds(self.bounds, padding=(12, 12))
+        _deterministic_ids(self.figure)
+        return self.fmap
 
 
 def build_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
@@ -525,14 +482,15 @@ def build_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
     ----------
     layers
         As returned by :func:`planner.outputs.read_results` (EPSG:4326) or
-        :func:`planner.outputs.analysis_layers` (any CRS): ``communities``,
-        ``facilities``, ``residences`` and, when present, ``isochrones`` and
-        ``gaps`` (computed from ``residences`` when absent).
+        :func:`planner.layers.analysis_layers` (any CRS): ``communities``,
+        ``facilities``, ``residences`` and, when present, ``isochrones``,
+        ``gaps``, ``reallocation``, ``candidates`` and ``summary`` (whose
+        ``facilities_in_area`` marks the types without data).
     catalogue
         Scenes, types and thresholds; the packaged catalogue when omitted.
     lang
         ``"zh"`` or ``"en"``; by default Chinese when at least a fifth of the
-        facility names contain CJK characters (:func:`planner.cli.detect_lang`).
+        facility names contain CJK characters (:func:`planner.i18n.detect_lang`).
     basemap
         A key of :data:`BASEMAPS`: ``osm``, ``amap`` or ``tianditu``.
     tianditu_key
@@ -545,165 +503,191 @@ def build_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
     folium.Map
         Self-contained: no script or style is fetched from the network.
     """
-    from planner.i18n import detect_lang
-
-    cat = catalogue or load_catalogue()
-    tiles = resolve_basemap(basemap, tianditu_key)
-    for required in ("communities", "facilities", "residences"):
-        if required not in layers:
-            raise PlannerError(f"the results have no '{required}' layer")
-    facilities = layers["facilities"]
-    residences = layers["residences"]
-    lang = lang or detect_lang(facilities["name"])
-    if lang not in STRINGS:
-        raise PlannerError(f"unknown language {lang!r}; choose zh or en")
-    text = dict(STRINGS[lang])
-    datum = _Datum(tiles["datum"])
-
-    types = [t for t in cat.types if f"dist_{t.id}" in residences.columns]
-    if not types:
-        raise PlannerError("the residences layer has no dist_<type> column of the catalogue")
-    type_index = {t.id: i for i, t in enumerate(types)}
-    scenes = cat.scenes
-    scene_index = {scene.id: i for i, scene in enumerate(scenes)}
-    extra = iter(EXTRA_COLOURS * (1 + len(scenes) // len(EXTRA_COLOURS)))
-    scene_config = [{"id": scene.id, "label": scene.zh if lang == "zh" else scene.en,
-                     "colour": SCENE_COLOURS.get(scene.id) or next(extra),
-                     "icon": SCENE_ICONS.get(scene.id, DEFAULT_ICON)} for scene in scenes]
-    type_config = [{"id": t.id, "label": t.label(lang), "scene": scene_index[t.scene],
-                    "threshold": t.threshold_m} for t in types]
-    from planner import isochrones
-
-    text["note"] = text["note"].format(w=f"{isochrones.buffer_m:g}")
-
+    setup = _setup(layers, catalogue, lang, basemap, tianditu_key)
+    text = setup.text
     communities = _to_display(layers["communities"], display_tolerance_m)
-    if len(communities):
-        bounds = communities.total_bounds
-    else:
-        bounds = residences.to_crs(4326).total_bounds
-    west, south, east, north = bounds
-    if tiles["datum"] != "wgs84":
-        (west, east), (south, north) = transform([west, east], [south, north], "wgs84",
-                                                  tiles["datum"])
-    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=15,
-                      tiles=None, control_scale=False, max_zoom=tiles["max_zoom"],
-                      font_size="12px")
-    fmap.default_js = []  # Leaflet and the rest are inlined below: no CDN
-    fmap.default_css = []
-    figure = fmap.get_root()
-    figure.title = title or text["title"]
-    figure.header.add_child(Element(inline_assets()), name="planner_assets")
-    figure.header.add_child(Element('<meta name="generator" content="planner">'),
-                            name="planner_generator")
+    bounds = communities.total_bounds if len(communities) else \
+        layers["residences"].to_crs(4326).total_bounds
+    page = _Page(setup, bounds, title)
+    page.layer("communities", "communities", _communities_payload(communities, setup),
+               text["communities"])
+    has_area = _add_service_areas(page, layers.get("isochrones"))
+    uncovered = _add_residences(page, layers["residences"])
+    cell_classes = _add_cells(page, layers.get("gaps"))
+    _add_premises(page, layers.get("reallocation"))
+    _add_candidates(page, layers.get("candidates"))
+    _add_facilities(page, layers["facilities"])
+    _add_controls(page, uncovered, has_area, cell_classes)
+    return page.finish()
 
-    config = {"lang": lang, "strings": text, "scenes": scene_config, "types": type_config,
-              "scoreStops": list(SCORE_STOPS), "title": figure.title, "basemap": tiles["id"],
-              "datum": tiles["datum"]}
 
-    def add_data(key: str, payload: str) -> str:
-        data_id = f"pl-data-{key}"
-        figure.header.add_child(_data_block(data_id, payload), name=data_id)
-        return data_id
+def _add_service_areas(page: _Page, areas: gpd.GeoDataFrame | None) -> set[str]:
+    """The service area of the chosen type (on at first); returns the types that have one."""
+    setup = page.setup
+    if areas is None or len(areas) == 0:
+        return set()
+    type_index = setup.type_index
+    areas = _to_display(areas[areas["type_id"].isin(type_index)], display_tolerance_m)
+    payload = _collection(setup.datum.geometries(areas),
+                          {"t": areas["type_id"].map(type_index).astype(int).tolist()})
+    page.layer("serviceAreas", "areas", payload, setup.text["serviceAreas"])
+    return set(areas["type_id"])
 
-    fmap.add_child(PlannerScript("configure", {"data": add_data("config", _json(config))},
-                                 with_map=True), name="planner_configure")
-    _add_basemap(fmap, tiles, lang)
 
-    communities_id = add_data("communities", _communities_payload(communities, types, scenes,
-                                                                   datum))
-    fmap.add_child(PlannerLayer("communities", communities_id, text["communities"]),
-                   name="communities")
+def _add_residences(page: _Page, residences: gpd.GeoDataFrame) -> np.ndarray:
+    """Residences beyond reach of the chosen type (on); returns the population beyond reach."""
+    payload, uncovered = _residences_payload(residences, page.setup.types, page.setup.datum)
+    page.layer("gapResidences", "residences", payload, page.setup.text["gapLayer"])
+    return uncovered
 
-    cells = layers.get("gaps")
+
+def _add_cells(page: _Page, cells: gpd.GeoDataFrame | None) -> list:
+    """The gap hexagons (off at first); returns the legend's ``[label, colour]`` classes."""
     if cells is None or len(cells) == 0:
-        cells = gap_cells(residences, {t.id: t.threshold_m for t in types})
-    cell_m = float(cells["cell_m"].iloc[0]) if len(cells) and "cell_m" in cells else gap_cell_m
-    cells_id = add_data("cells", _cells_payload(cells, types, datum))
-    fmap.add_child(PlannerLayer("missingCells", cells_id, text["cells"].format(m=f"{cell_m:g}"),
-                                show=False), name="cells")
+        return []
+    from planner.gaps import gap_cell_m
 
-    areas = layers.get("isochrones")
-    has_area: set[str] = set()
-    if areas is not None and len(areas):
-        areas = _to_display(areas[areas["type_id"].isin(type_index)], display_tolerance_m)
-        has_area = set(areas["type_id"])
-        payload = _collection(datum.geometries(areas),
-                              {"t": areas["type_id"].map(type_index).astype(int).tolist()})
-        fmap.add_child(PlannerLayer("serviceAreas", add_data("areas", payload),
-                                    text["serviceAreas"]), name="service_areas")
+    cell_m = float(cells["cell_m"].iloc[0]) if "cell_m" in cells else gap_cell_m
+    payload, classes = _cells_payload(cells, page.setup)
+    page.layer("missingCells", "cells", payload,
+               page.setup.text["cells"].format(m=f"{cell_m:g}"), show=False)
+    return classes
 
-    payload, uncovered = _residences_payload(residences, types, datum)
-    fmap.add_child(PlannerLayer("gapResidences", add_data("residences", payload),
-                                text["gapLayer"]), name="gap_residences")
 
+def _add_facilities(page: _Page, facilities: gpd.GeoDataFrame) -> None:
+    """One clustered layer per scene, off at first, with its badge and count in the control."""
+    setup = page.setup
     for index, (scene, payload, count) in enumerate(_facility_payloads(
-            facilities, scenes, type_index, datum)):
-        shown = scene_config[index]
+            facilities, setup.scenes, setup.type_index, setup.datum)):
+        shown = setup.scene_config[index]
         label = (f'<span class="pl-badge" style="background:{shown["colour"]}">'
                  f'<svg class="pl-icon" viewBox="0 0 16 16" width="12" height="12"><path '
                  f'fill-rule="evenodd" d="{shown["icon"]}"/></svg></span> '
                  f'{shown["label"]} <span class="pl-muted">({count})</span>')
-        fmap.add_child(PlannerLayer("facilities", add_data(f"facilities-{scene.id}", payload),
-                                    label, {"scene": index}), name=f"facilities_{scene.id}")
-
-    premises = layers.get("reallocation")
-    if premises is not None and len(premises):
-        _add_premises(fmap, premises, datum, text["premises"])
-
-    # the type picker starts on the largest gap among types with a service area
-    order = sorted(range(len(types)), key=lambda i: (-round(uncovered[i], 1), i))
-    initial = next((i for i in order if types[i].id in has_area and uncovered[i] > 0),
-                   order[0])
-    cell_labels = [f"{low}" if high is None or high - low == 1 else f"{low}–{high - 1}"
-                   for (low, _), high in zip(CELL_CLASSES, [b for b, _ in CELL_CLASSES[1:]]
-                                             + [None], strict=True)]
-    cell_labels[-1] = f"≥ {CELL_CLASSES[-1][0]}"
-    fmap.add_child(PlannerScript("legend", {
-        "cellClasses": [[label, colour] for label, (_, colour) in
-                        zip(cell_labels, CELL_CLASSES, strict=True)],
-        "note": text["note"]}), name="planner_legend")
-    fmap.add_child(PlannerScript("typePicker", {
-        "order": order, "initial": initial,
-        "uncovered": np.round(uncovered).astype(int).tolist()}),
-        name="planner_picker")
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
-    fmap.fit_bounds([[south, west], [north, east]])
-    _deterministic_ids(figure)
-    return fmap
+        page.layer("facilities", f"facilities-{scene.id}", payload, label,
+                   options={"scene": index}, show=False)
 
 
-def _add_premises(fmap: folium.Map, premises: gpd.GeoDataFrame, datum: _Datum,
-                  name: str) -> None:
-    """Premises coloured by the type the reallocation plan assigns, popups with the gains.
+def _add_controls(page: _Page, uncovered: np.ndarray, has_area: set[str],
+                  cell_classes: list) -> None:
+    """Legend and type picker; the picker starts on the largest gap among types with data."""
+    types, has_data = page.setup.types, page.setup.has_data
+    order = sorted(range(len(types)),
+                   key=lambda i: (not has_data[i], -round(uncovered[i], 1), i))
+    initial = next((i for i in order if types[i].id in has_area and has_data[i]
+                    and uncovered[i] > 0), order[0])
+    page.script("legend", {"cellClasses": cell_classes, "note": page.setup.text["note"]})
+    page.script("typePicker", {"order": order, "initial": initial,
+                               "uncovered": np.round(uncovered).astype(int).tolist()})
+
+
+def _add_premises(page: _Page, premises: gpd.GeoDataFrame | None) -> None:
+    """Premises coloured by the type the reallocation plan assigns (off), popups with the gains.
 
     The layer comes from :func:`planner.sites.reallocation_layer` (or the
     ``reallocation`` layer of ``coverage.gpkg``); a few dozen features at most.
     """
+    if premises is None or len(premises) == 0:
+        return
     shown = premises.to_crs(4326)
-    shown = gpd.GeoDataFrame(
-        shown[["premises_id", "type_label", "colour", "popup_html"]].fillna(""),
-        geometry=datum.geometries(shown), crs=4326)
-    folium.GeoJson(
-        shown.to_json(), name=name,
-        style_function=lambda feature: {"color": feature["properties"]["colour"],
-                                        "fillColor": feature["properties"]["colour"],
-                                        "weight": 1, "fillOpacity": 0.75},
-        marker=folium.CircleMarker(radius=7, fill=True),
-        popup=folium.GeoJsonPopup(["popup_html"], labels=False),
-        tooltip=folium.GeoJsonTooltip(["premises_id", "type_label"], labels=False),
-    ).add_to(fmap)
+    x, y = page.setup.datum.points(shown)
+    columns = {name: shown[name].fillna("").astype(str).tolist() if name in shown else
+               [""] * len(shown) for name in ("premises_id", "type_label", "colour",
+                                              "popup_html")}
+    page.layer("premises", "premises", _json({
+        "x": x.tolist(), "y": y.tolist(), "id": columns["premises_id"],
+        "label": columns["type_label"], "colour": columns["colour"],
+        "popup": columns["popup_html"]}), page.setup.text["premises"], show=False)
+
+
+def _add_candidates(page: _Page, candidates: gpd.GeoDataFrame | None) -> None:
+    """Ranked candidate sites numbered by rank (on when present), popups with residents added.
+
+    The rank is ``rank`` (else ``greedy_rank``); sites without one are left out.
+    """
+    if candidates is None or len(candidates) == 0:
+        return
+    rank = next((column for column in ("rank", "greedy_rank") if column in candidates), None)
+    if rank is None:
+        return
+    ranked = candidates[pd.to_numeric(candidates[rank], errors="coerce").notna()]
+    if len(ranked) == 0:
+        return
+    ranked = ranked.assign(rank=pd.to_numeric(ranked[rank]).astype(int))
+    page.layer("candidates", "candidates", _candidates_payload(ranked, page.setup),
+               page.setup.text["candidates"])
+
+
+def _added_by_type(value) -> list[tuple[str, float]]:
+    """``added_by_type`` as ``(type_id, residents)`` pairs: a dict, JSON, or ``"a:1,b:2"``."""
+    if isinstance(value, Mapping):
+        return [(str(key), float(number)) for key, number in value.items()]
+    if not isinstance(value, str) or not value.strip():
+        return []
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, Mapping):
+        return _added_by_type(parsed)
+    if isinstance(parsed, list):
+        return [(str(key), float(number)) for key, number in parsed]
+    pairs = []
+    for part in re.split(r"[,;]", value):
+        key, _, number = part.replace("=", ":").partition(":")
+        try:
+            pairs.append((key.strip(), float(number)))
+        except ValueError:
+            continue
+    return pairs
+
+
+def _candidates_payload(candidates: gpd.GeoDataFrame, setup: _Setup) -> str:
+    """Points with rank, label, type, kind, community and the residents added per type.
+
+    A few dozen sites: the per-row parsing of ``added_by_type`` is cheap.
+    """
+    shown = candidates.to_crs(4326).sort_values("rank", kind="stable", ascending=False)
+    x, y = setup.datum.points(shown)
+    labels = {t.id: t.label(setup.lang) for t in setup.types}
+
+    def text(name: str) -> list[str]:
+        return shown[name].fillna("").astype(str).tolist() if name in shown else \
+            [""] * len(shown)
+
+    added = shown["added_population"] if "added_population" in shown else \
+        pd.Series(np.nan, index=shown.index)
+    by_type = shown["added_by_type"] if "added_by_type" in shown else \
+        pd.Series([None] * len(shown), index=shown.index)
+    gains = []
+    for value, type_id, total in zip(by_type, text("type_id"), added, strict=True):
+        pairs = _added_by_type(value) or ([(type_id, float(total))] if pd.notna(total)
+                                          else [])
+        gains.append([[labels.get(key, key), round(number)] for key, number in pairs])
+    label = [label or name or site for label, name, site in
+             zip(text("label"), text("name"), text("site_id"), strict=True)]
+    return _json({"x": x.tolist(), "y": y.tolist(),
+                  "rank": [int(rank) for rank in shown["rank"]], "label": label,
+                  "type": [labels.get(type_id, type_id) for type_id in text("type_id")],
+                  "kind": text("kind"), "community": text("community_id"),
+                  "added": _nullable(added, 0), "gains": gains})
 
 
 def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
     """A float column, or NaN where the layer lacks it."""
     if name in frame.columns:
-        return frame[name].to_numpy(float)
+        return pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
     return np.full(len(frame), np.nan)
 
 
-def _communities_payload(communities: gpd.GeoDataFrame, types: list, scenes: list,
-                         datum: _Datum) -> str:
+#: Community columns other analyses may add, shown in the popup when present.
+OPTIONAL_COMMUNITY_FIELDS = {"score_data": ("scoreData", 4), "n_types_data": ("typesData", 0),
+                             "detour_index": ("detour", 2)}
+
+
+def _communities_payload(communities: gpd.GeoDataFrame, setup: _Setup) -> str:
     """Polygons with name, population, scores and coverage per type (catalogue order)."""
+    types, scenes = setup.types, setup.scenes
     n = len(communities)
     cov = np.column_stack([_column(communities, f"cov_{t.id}") for t in types]) if types \
         else np.zeros((n, 0))
@@ -711,12 +695,16 @@ def _communities_payload(communities: gpd.GeoDataFrame, types: list, scenes: lis
                                     for scene in scenes]) if scenes else np.zeros((n, 0))
     score = _column(communities, "score")
     names = communities["name"] if "name" in communities else communities["community_id"]
-    return _collection(datum.geometries(communities), {
+    properties = {
         "id": communities["community_id"].astype(str).tolist(),
         "name": names.fillna("").astype(str).tolist(),
         "population": _nullable(_column(communities, "population"), 0),
         "score": _nullable(score, 4), "scenes": _nullable(scene_scores, 4),
-        "cov": _nullable(cov, 4), "fill": score_colours(score).tolist()})
+        "cov": _nullable(cov, 4), "fill": score_colours(score).tolist()}
+    for column, (key, digits) in OPTIONAL_COMMUNITY_FIELDS.items():
+        if column in communities.columns:
+            properties[key] = _nullable(_column(communities, column), digits)
+    return _collection(setup.datum.geometries(communities), properties)
 
 
 def _bitmask(flags: np.ndarray) -> list[str]:
@@ -727,20 +715,30 @@ def _bitmask(flags: np.ndarray) -> list[str]:
     return np.char.mod("%02x", packed).astype(object).sum(axis=1).tolist()
 
 
-def _cells_payload(cells: gpd.GeoDataFrame, types: list, datum: _Datum) -> str:
-    """Hexagons of :func:`gap_cells`; the missing types as a hex bitmask over ``types``."""
+def _cells_payload(cells: gpd.GeoDataFrame, setup: _Setup) -> tuple[str, list]:
+    """Hexagons of :func:`planner.gaps.gap_cells`, classed from the counts on the map.
+
+    The missing types travel as a hex bitmask over the types shown; a
+    hexagon's count is of the types with data only. Returns the JSON and the
+    legend classes ``[label, colour]``.
+    """
     cells = _to_display(cells, 0.0)
-    n_missing = cells["n_missing_types"].to_numpy(int)
     listed = "," + cells["missing_types"].fillna("").astype(str) + ","
     missing = np.column_stack([listed.str.contains(f",{t.id},", regex=False).to_numpy(bool)
-                               for t in types])
-    return _collection(datum.geometries(cells), {
+                               for t in setup.types])
+    n_missing = (missing & setup.has_data[None, :]).sum(axis=1)
+    breaks = class_breaks(n_missing)
+    colours = class_colours(breaks)
+    fill = np.array(colours, dtype=object)[np.clip(
+        np.searchsorted(breaks, n_missing, side="right") - 1, 0, len(breaks) - 1)]
+    payload = _collection(setup.datum.geometries(cells), {
         "id": cells["cell_id"].astype(str).tolist(), "n": n_missing.tolist(),
         "m": _bitmask(missing),
         "population": _nullable(cells["population"], 0),
         "residences": cells["n_residences"].astype(int).tolist(),
         "mean": _nullable(cells["mean_missing_types"], 1),
-        "fill": cell_colours(n_missing).tolist()})
+        "fill": fill.tolist()})
+    return payload, [list(pair) for pair in zip(class_labels(breaks), colours, strict=True)]
 
 
 def _residences_payload(residences: gpd.GeoDataFrame, types: list,
@@ -800,6 +798,7 @@ def _facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: d
                             "m": [matches_of[row] for row in rows]}), len(part)
 
 
+
 def _add_basemap(fmap: folium.Map, tiles: dict, lang: str) -> None:
     url = tiles["tiles"].replace("{amap_lang}", "zh_cn" if lang == "zh" else "en")
     url = url.replace("{key}", tiles.get("key", ""))
@@ -813,6 +812,7 @@ def _add_basemap(fmap: folium.Map, tiles: dict, lang: str) -> None:
                          max_zoom=tiles["max_zoom"], **options).add_to(fmap)
 
 
+
 def render_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame], path: str | Path,
                catalogue: Catalogue | None = None, **kwargs) -> Path:
     """Write :func:`build_map` of ``layers`` to ``path`` (UTF-8 HTML); returns the path."""
@@ -822,24 +822,22 @@ def render_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame], path: str 
     return path
 
 
-def write_map(analysis, path: str | Path, *, layers: Mapping | None = None, **kwargs) -> Path:
+def write_map(analysis, path: str | Path, *, layers: Mapping, **kwargs) -> Path:
     """Write the map of a :class:`planner.pipeline.Analysis` (see :func:`build_map`).
 
     Parameters
     ----------
     analysis
-        The analysis.
+        The analysis (for its catalogue).
     path
         The ``map.html`` to write.
     layers
-        :func:`planner.outputs.analysis_layers` of the analysis, if already computed.
+        :func:`planner.layers.analysis_layers` of the analysis (the map draws
+        layers; it computes none), optionally with ``summary``.
     **kwargs
         ``lang``, ``basemap``, ``tianditu_key``, ``title``.
     """
-    from planner.outputs import analysis_layers
-
-    return render_map(layers if layers is not None else analysis_layers(analysis), path,
-                      analysis.catalogue, **kwargs)
+    return render_map(layers, path, analysis.catalogue, **kwargs)
 
 
 def results_catalogue(out_dir: str | Path) -> Catalogue:
@@ -854,3 +852,4 @@ def results_catalogue(out_dir: str | Path) -> Catalogue:
         if path and Path(path).exists():
             return load_catalogue(path)
     return load_catalogue()
+

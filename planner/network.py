@@ -9,7 +9,7 @@ a far corner.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import geopandas as gpd
@@ -42,11 +42,15 @@ class Snap:
         Distance along the edge from its ``u`` end, metres.
     access_m
         Straight-line distance from the point to the edge, metres.
+    ground_preferred
+        Points whose nearest edge was grade-separated and that were snapped
+        onto a nearby ground-level edge instead (see :meth:`WalkNetwork.snap`).
     """
 
     edge: np.ndarray
     offset_m: np.ndarray
     access_m: np.ndarray
+    ground_preferred: np.ndarray | None = None
 
     @property
     def snapped(self) -> np.ndarray:
@@ -70,6 +74,13 @@ class WalkNetwork:
         Edge length, metres (the shortest segment where OSM had parallel ones).
     crs
         The metric CRS.
+    edge_name, edge_highway
+        OSM ``name`` and ``highway`` of each edge (or None).
+    edge_grade_separated
+        Per edge: on a bridge, viaduct, tunnel or ``layer`` ≠ 0 (or None).
+    fragments
+        What :func:`build_network` dropped as disconnected fragments:
+        ``n_dropped_fragments``, ``dropped_km``, ``dropped_at_extract_edge_km``.
     """
 
     node_ids: np.ndarray
@@ -80,8 +91,11 @@ class WalkNetwork:
     crs: CRS
     edge_name: np.ndarray | None = None
     edge_highway: np.ndarray | None = None
+    edge_grade_separated: np.ndarray | None = None
+    fragments: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._ground: tuple[WalkNetwork, np.ndarray] | None = None
         self._tree: shapely.STRtree | None = None
         self._samples: tuple | None = None
         self._segments: tuple | None = None
@@ -109,8 +123,9 @@ class WalkNetwork:
                                       self.n_nodes)
         return self._csr
 
-    def snap(self, points, max_distance_m: float | None = None) -> Snap:
-        """Snap points onto their nearest edge.
+    def snap(self, points, max_distance_m: float | None = None, *,
+             prefer_ground: bool = True) -> Snap:
+        """Snap points onto their nearest edge, preferring ground-level edges.
 
         Parameters
         ----------
@@ -119,6 +134,13 @@ class WalkNetwork:
         max_distance_m
             Points further from every edge stay unsnapped (``edge == -1``);
             :data:`planner.settings.max_snap_distance_m` when omitted.
+        prefer_ground
+            A point whose nearest edge is grade-separated (bridge, viaduct,
+            tunnel, ``layer`` ≠ 0) goes to the nearest ground-level edge when
+            that one is within :data:`planner.settings.elevated_snap_factor` ×
+            the distance, or that distance plus
+            :data:`planner.settings.elevated_snap_extra_m`: a home beside a
+            viaduct is reached from the street below, not from the deck.
 
         Notes
         -----
@@ -138,8 +160,53 @@ class WalkNetwork:
         edge = np.full(n_points, -1, dtype=np.int64)
         offset_m = np.zeros(n_points)
         access_m = np.full(n_points, np.nan)
+        moved = np.zeros(n_points, dtype=bool)
         if n_points == 0 or self.n_edges == 0:
-            return Snap(edge, offset_m, access_m)
+            return Snap(edge, offset_m, access_m, moved)
+        edge = self._nearest_edges(geoms, limit)
+        if prefer_ground:
+            moved = self._prefer_ground(geoms, edge)
+        placed = np.flatnonzero(edge >= 0)
+        xy = self._nearest_xy(geoms[placed], edge[placed])
+        share, _, distance = self._project(edge[placed], xy)
+        offset_m[placed] = share * self.edge_length_m[edge[placed]]
+        access_m[placed] = distance
+        return Snap(edge, offset_m, access_m, moved)
+
+    def _prefer_ground(self, geoms: np.ndarray, edge: np.ndarray) -> np.ndarray:
+        """Move points off grade-separated edges where a ground edge is near (in place)."""
+        moved = np.zeros(len(geoms), dtype=bool)
+        graded = self.edge_grade_separated
+        if graded is None or not graded.any() or graded.all():
+            return moved
+        elevated = np.flatnonzero((edge >= 0) & graded[np.maximum(edge, 0)])
+        if not len(elevated):
+            return moved
+        _, _, to_elevated = self._project(edge[elevated],
+                                          self._nearest_xy(geoms[elevated], edge[elevated]))
+        allowed = np.maximum(to_elevated * settings.elevated_snap_factor,
+                             to_elevated + settings.elevated_snap_extra_m)
+        if self._ground is None:
+            keep = np.flatnonzero(~graded)
+            self._ground = (WalkNetwork(self.node_ids, self.node_xy, self.edge_u[keep],
+                                        self.edge_v[keep], self.edge_length_m[keep], self.crs),
+                            keep)
+        ground, index = self._ground
+        found = ground._nearest_edges(geoms[elevated], float(allowed.max()))
+        ok = np.flatnonzero(found >= 0)
+        _, _, to_ground = ground._project(found[ok],
+                                          ground._nearest_xy(geoms[elevated[ok]], found[ok]))
+        ok = ok[to_ground <= allowed[ok]]
+        edge[elevated[ok]] = index[found[ok]]
+        moved[elevated[ok]] = True
+        return moved
+
+    def _nearest_edges(self, geoms: np.ndarray, limit: float) -> np.ndarray:
+        """Index of the nearest edge of every geometry within ``limit`` (-1 beyond)."""
+        n_points = len(geoms)
+        edge = np.full(n_points, -1, dtype=np.int64)
+        if n_points == 0 or self.n_edges == 0:
+            return edge
         point_like = (shapely.get_type_id(geoms) == 0) & ~shapely.is_empty(geoms)
         rows = np.flatnonzero(point_like)
         xy = shapely.get_coordinates(geoms[rows])[:, :2]
@@ -173,12 +240,7 @@ class WalkNetwork:
             point_index, edge_index = point_index[order], edge_index[order]
             first = np.unique(point_index, return_index=True)[1]
             edge[undecided[point_index[first]]] = edge_index[first]
-        placed = np.flatnonzero(edge >= 0)
-        xy = self._nearest_xy(geoms[placed], edge[placed])
-        share, _, distance = self._project(edge[placed], xy)
-        offset_m[placed] = share * self.edge_length_m[edge[placed]]
-        access_m[placed] = distance
-        return Snap(edge, offset_m, access_m)
+        return edge
 
     def _project(self, edge: np.ndarray, xy: np.ndarray):
         """Share along each edge of the foot of the perpendicular from ``xy``,
@@ -237,6 +299,8 @@ class WalkNetwork:
             frame["highway"] = self.edge_highway
         if self.edge_name is not None:
             frame["name"] = self.edge_name
+        if self.edge_grade_separated is not None:
+            frame["grade_separated"] = self.edge_grade_separated
         return gpd.GeoDataFrame(frame, geometry=self.edge_geometry, crs=self.crs)
 
 
@@ -443,10 +507,14 @@ def contract(network: WalkNetwork) -> Contraction:
 def build_network(area: Area, *, largest_component: bool = True) -> WalkNetwork:
     """Build the walking network of an area.
 
-    Parallel segments collapse to the shortest; self-loops are dropped. With
-    ``largest_component`` (the default) only the largest connected component
-    is kept: fragments cut off at the extract's edge or inside closed
-    compounds would otherwise trap the residences snapped to them.
+    Parallel segments collapse to one (a ground-level one where there is
+    one); self-loops are dropped. With ``largest_component`` (the default)
+    only the largest connected component is kept: fragments cut off at the
+    extract's edge or inside closed compounds would otherwise trap the
+    residences snapped to them. What is dropped is not silent: the network's
+    :attr:`WalkNetwork.fragments` records how many fragments, how many
+    kilometres of walkable ways, and how many of those run to within
+    :data:`planner.settings.fragment_edge_margin_m` of the extract's edge.
 
     Raises
     ------
@@ -459,29 +527,29 @@ def build_network(area: Area, *, largest_component: bool = True) -> WalkNetwork:
     u = position.get_indexer(edges["u"].to_numpy(np.int64))
     v = position.get_indexer(edges["v"].to_numpy(np.int64))
     keep = (u >= 0) & (v >= 0) & (u != v)
+    attributes = {"highway": edges["highway"].to_numpy(object)[keep],
+                  "name": (edges["name"].to_numpy(object)[keep] if "name" in edges
+                           else np.full(int(keep.sum()), None, dtype=object)),
+                  "graded": grade_separated(edges)[keep]}
     u, v = u[keep], v[keep]
-    highway = edges["highway"].to_numpy(object)[keep]
-    name = edges["name"].to_numpy(object)[keep] if "name" in edges else None
     xy = area.nodes[["x", "y"]].to_numpy(float)
     lo, hi = np.minimum(u, v), np.maximum(u, v)
-    # one edge per pair: geometry is the straight segment, so duplicates are equal
+    # one edge per pair: geometry is the straight segment, so duplicates are
+    # equal; a ground-level one comes first and is kept
     pair = lo.astype(np.int64) * len(node_ids) + hi
-    _, first = np.unique(pair, return_index=True)
-    lo, hi, highway = lo[first], hi[first], highway[first]
-    name = name[first] if name is not None else None
+    order = np.lexsort((attributes["graded"], pair))
+    first = order[np.r_[True, pair[order][1:] != pair[order][:-1]]] if len(order) else order
+    first = np.sort(first)
+    lo, hi = lo[first], hi[first]
+    attributes = {key: value[first] for key, value in attributes.items()}
     if len(lo) == 0:
-        raise PlannerError("no walkable ways in the area")
+        message = "no walkable ways in the area"
+        raise PlannerError(message)
+    fragments = {"n_dropped_fragments": 0, "dropped_km": 0.0, "dropped_at_extract_edge_km": 0.0}
     if largest_component:
-        adjacency = sparse.coo_matrix((np.ones(len(lo)), (lo, hi)),
-                                      shape=(len(node_ids), len(node_ids)))
-        _, labels = csgraph.connected_components(adjacency, directed=False)
-        used = np.zeros(len(node_ids), dtype=bool)
-        used[lo] = used[hi] = True
-        counts = np.bincount(labels[used], minlength=labels.max() + 1)
-        main = np.argmax(counts)
-        on_main = labels[lo] == main
-        lo, hi, highway = lo[on_main], hi[on_main], highway[on_main]
-        name = name[on_main] if name is not None else None
+        on_main, fragments = _main_component(lo, hi, xy)
+        lo, hi = lo[on_main], hi[on_main]
+        attributes = {key: value[on_main] for key, value in attributes.items()}
     used_nodes = np.union1d(lo, hi)
     renumber = np.full(len(node_ids), -1, dtype=np.int64)
     renumber[used_nodes] = np.arange(len(used_nodes))
@@ -490,4 +558,54 @@ def build_network(area: Area, *, largest_component: bool = True) -> WalkNetwork:
     length_m = np.hypot(*(xy[hi] - xy[lo]).T)
     return WalkNetwork(node_ids=node_ids[used_nodes], node_xy=xy, edge_u=lo, edge_v=hi,
                        edge_length_m=np.maximum(length_m, settings.min_edge_length_m),
-                       crs=area.crs, edge_name=name, edge_highway=highway)
+                       crs=area.crs, edge_name=attributes["name"],
+                       edge_highway=attributes["highway"],
+                       edge_grade_separated=attributes["graded"], fragments=fragments)
+
+
+def grade_separated(edges: pd.DataFrame) -> np.ndarray:
+    """Per edge: on a bridge or viaduct, in a tunnel, or on a ``layer`` other than 0.
+
+    ``tunnel=building_passage`` (a passage through a building at street level)
+    and ``bridge``/``tunnel`` ``=no`` are ground level.
+    """
+    def tag(key: str) -> pd.Series:
+        if key not in edges.columns:
+            return pd.Series([None] * len(edges), index=edges.index, dtype=object)
+        return edges[key].astype(object).where(edges[key].notna(), None)
+
+    bridge, tunnel = tag("bridge"), tag("tunnel")
+    layer = pd.to_numeric(tag("layer").astype("string").str.extract(r"(-?\d+)")[0],
+                          errors="coerce")
+    graded = bridge.notna() & bridge.ne("no")
+    graded |= tunnel.notna() & ~tunnel.isin(["no", "building_passage"])
+    graded |= layer.fillna(0).ne(0)
+    return graded.to_numpy(dtype=bool)
+
+
+def _main_component(lo: np.ndarray, hi: np.ndarray, xy: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Edges of the largest connected component, and what the others hold."""
+    n_nodes = len(xy)
+    adjacency = sparse.coo_matrix((np.ones(len(lo)), (lo, hi)), shape=(n_nodes, n_nodes))
+    _, labels = csgraph.connected_components(adjacency, directed=False)
+    used = np.zeros(n_nodes, dtype=bool)
+    used[lo] = used[hi] = True
+    counts = np.bincount(labels[used], minlength=labels.max() + 1)
+    main = np.argmax(counts)
+    on_main = labels[lo] == main
+    length_m = np.hypot(*(xy[hi] - xy[lo]).T)
+    dropped = ~on_main
+    # a fragment near the bounding box of the extract's network runs out of the extract
+    used_xy = xy[used]
+    low, high = used_xy.min(axis=0), used_xy.max(axis=0)
+    margin = settings.fragment_edge_margin_m
+    near_edge = used & (np.any(xy - low < margin, axis=1) | np.any(high - xy < margin, axis=1))
+    touches = np.zeros(labels.max() + 1, dtype=bool)
+    touches[labels[near_edge]] = True
+    at_edge = dropped & touches[labels[lo]]
+    fragments = {
+        "n_dropped_fragments": int(len(np.unique(labels[lo[dropped]]))),
+        "dropped_km": round(float(length_m[dropped].sum()) / 1000, 3),
+        "dropped_at_extract_edge_km": round(float(length_m[at_edge].sum()) / 1000, 3),
+    }
+    return on_main, fragments

@@ -1,4 +1,8 @@
-"""Write a run's results: GeoPackage, CSV, run record, map.
+"""Write a run's results: GeoPackage, CSV, run record, map, report.
+
+This module only writes files: the layers come from
+:func:`planner.layers.analysis_layers`, the map from :mod:`planner.maps`,
+the report from :mod:`planner.report`.
 
 Every file is first written into a private temporary folder beside the
 output folder and moved into place only when all of them are complete, so a
@@ -13,15 +17,19 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
 
-from planner.pipeline import Analysis
+from planner.timing import Stopwatch
+
+if TYPE_CHECKING:
+    from planner.pipeline import Analysis
 
 PACKAGES = ("planner", "numpy", "pandas", "scipy", "shapely", "geopandas", "pyogrio", "pyproj",
             "osmnx", "pyrosm", "networkx", "folium", "click", "highspy")
@@ -100,6 +108,9 @@ def run_record(analysis: Analysis, *, extra: dict | None = None) -> dict:
         "versions": package_versions(),
         "timings_s": analysis.timings_s,
     }
+    quality = getattr(analysis, "quality", None)
+    if quality is not None:
+        record["quality"] = quality
     if extra:
         record.update(extra)
     return record
@@ -108,11 +119,11 @@ def run_record(analysis: Analysis, *, extra: dict | None = None) -> dict:
 def write_analysis(analysis: Analysis, out_dir: str | Path, *,
                    render_map: Callable[[Analysis, Path], None] | None = None,
                    extra_files: Callable[[Path], dict] | None = None,
-                   lang: str | None = None, basemap: str = "osm",
-                   tianditu_key: str | None = None,
                    extra_layers: dict[str, gpd.GeoDataFrame] | None = None,
-                   sites: pd.DataFrame | None = None) -> Path:
-    """Write ``coverage.gpkg``, ``summary.csv``, ``map.html`` and ``run.json``.
+                   sites: pd.DataFrame | None = None,
+                   layers: Mapping[str, gpd.GeoDataFrame] | None = None,
+                   **map_options) -> Path:
+    """Write ``coverage.gpkg``, ``summary.csv``, ``map.html``, ``report.html`` and ``run.json``.
 
     Parameters
     ----------
@@ -125,96 +136,91 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
         when omitted.
     extra_files
         Writes more files into the staging folder; returns entries for the run record.
-    lang, basemap, tianditu_key
-        Passed to :func:`planner.maps.build_map` (language of the labels, the
-        map's basemap and the Tianditu key); ignored with ``render_map``.
-        ``lang`` also sets the language of ``report.html``.
     extra_layers
         More GeoPackage layers (e.g. :func:`planner.sites.sites_layers`), also
-        drawn on the map where it knows them (``reallocation``).
+        drawn on the map where it knows them (``reallocation``, ``candidates``).
     sites
         The ranked candidate sites, for the report's "best candidates".
+    layers
+        The layers to write, when already computed; else
+        :func:`planner.layers.analysis_layers` of the analysis (with the
+        service areas).
+    **map_options
+        ``lang``, ``basemap``, ``tianditu_key``: passed to
+        :func:`planner.maps.build_map` (language of the labels, the map's
+        basemap and the Tianditu key; ignored with ``render_map``); ``lang``
+        also sets the language of ``report.html``.
     """
-    import time
+    from planner.basemaps import resolve_basemap
 
-    from planner.i18n import detect_lang, facility_origin
-    from planner.isochrones import analysis_service_areas
-    from planner.maps import resolve_basemap, write_map
-    from planner.report import write_report
-
-    if render_map is None:
-        resolve_basemap(basemap, tianditu_key)  # fail before any work
+    unknown = set(map_options) - {"lang", "basemap", "tianditu_key", "title"}
+    if unknown:
+        message = f"write_analysis: unknown option(s) {', '.join(sorted(unknown))}"
+        raise TypeError(message)
+    if render_map is None:  # fail before any work
+        resolve_basemap(map_options.get("basemap", "osm"), map_options.get("tianditu_key"))
     out_dir = Path(out_dir)
-    timings = dict(analysis.timings_s)
+    clock = Stopwatch()
+    clock.timings.update(analysis.timings_s)
+    if layers is None:
+        from planner.layers import analysis_layers as compute_layers
+
+        layers = compute_layers(analysis, stopwatch=clock)
+    layers = {**layers, **(extra_layers or {})}
     with staged_directory(out_dir) as stage:
-        start = time.perf_counter()
-        layers = analysis_layers(analysis, isochrones=False)
-        timings["layers"] = round(time.perf_counter() - start, 4)
-        start = time.perf_counter()
-        layers["isochrones"] = analysis_service_areas(analysis)
-        timings["isochrones"] = round(time.perf_counter() - start, 4)
-        layers.update(extra_layers or {})
-        start = time.perf_counter()
-        write_layers(stage / "coverage.gpkg", layers)
-        analysis.summary.to_csv(stage / "summary.csv", index=False, encoding="utf-8")
-        if analysis.name_conflicts is not None:
-            analysis.name_conflicts.to_csv(stage / "name_matches.csv", index=False,
-                                           encoding="utf-8")
-        timings["write"] = round(time.perf_counter() - start, 4)
-        start = time.perf_counter()
-        if render_map is not None:
-            render_map(analysis, stage / "map.html")
-        else:
-            write_map(analysis, stage / "map.html", layers=layers, lang=lang,
-                      basemap=basemap, tianditu_key=tianditu_key)
-        timings["map"] = round(time.perf_counter() - start, 4)
-        start = time.perf_counter()
-        report_lang = lang or detect_lang(analysis.facilities["name"])
-        write_report(stage / "report.html", analysis.communities, analysis.summary,
-                     analysis.catalogue, lang=report_lang, area=analysis.area.name,
-                     facility_origin=facility_origin(analysis, report_lang), sites=sites)
-        timings["report"] = round(time.perf_counter() - start, 4)
+        with clock.stage("write"):
+            _write_tables(analysis, stage, layers)
+        with clock.stage("map"):
+            _write_map(analysis, stage / "map.html", layers, render_map, **map_options)
+        with clock.stage("report"):
+            _write_report(analysis, stage / "report.html", map_options.get("lang"), sites)
         extra = extra_files(stage) if extra_files else {}
-        analysis.timings_s = timings
+        analysis.timings_s = clock.timings
         record = run_record(analysis, extra=extra)
         (stage / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=2),
                                         encoding="utf-8")
     return out_dir
 
 
-def analysis_layers(analysis: Analysis, *, isochrones: bool = True,
-                    gap_cell_m: float | None = None) -> dict[str, gpd.GeoDataFrame]:
-    """The GeoPackage layers of DESIGN.md's output contract.
+def _write_tables(analysis: Analysis, stage: Path, layers: Mapping) -> None:
+    """``coverage.gpkg``, ``summary.csv`` and ``name_matches.csv`` (names of several types)."""
+    write_layers(stage / "coverage.gpkg", dict(layers))
+    analysis.summary.to_csv(stage / "summary.csv", index=False, encoding="utf-8")
+    if analysis.name_conflicts is not None:
+        analysis.name_conflicts.to_csv(stage / "name_matches.csv", index=False,
+                                       encoding="utf-8")
 
-    Besides ``facilities``, ``residences``, ``communities`` and ``walk_edges``:
 
-    - ``isochrones``: the walking service area of every facility type with a
-      facility (``type_id``, ``threshold_m``, geometry;
-      :func:`planner.isochrones.service_areas`), unless ``isochrones=False``;
-    - ``gaps``: hexagons with the facility types their residents cannot reach
-      (``cell_id``, ``cell_m``, ``population``, ``n_residences``,
-      ``n_missing_types``, ``missing_types``, ``mean_missing_types``;
-      :func:`planner.maps.gap_cells`, width ``gap_cell_m`` metres).
-    """
-    from planner.isochrones import analysis_service_areas
-    from planner.maps import gap_cells
+def _write_map(analysis: Analysis, path: Path, layers: Mapping,
+               render_map: Callable[[Analysis, Path], None] | None, **options) -> None:
+    """``map.html``: ``render_map`` when given, else the layers (and the summary) drawn."""
+    if render_map is not None:
+        render_map(analysis, path)
+        return
+    from planner.maps import write_map
 
-    optional = [column for column in ("list_rule", "source", "merged_osm_id")
-                if column in analysis.facilities.columns]
-    facilities = analysis.facilities[["facility_id", "type_id", "scene_id", "name", "match",
-                                      *optional, "on_network", "geometry"]]
-    residence_columns = ["residence_id", "community_id", "population", "floor_area_m2",
-                         "storeys", "source", "on_network", *analysis.distance_columns,
-                         "geometry"]
-    residences = analysis.residences[residence_columns]
-    edges = analysis.network.edges_frame()
-    communities = analysis.communities.copy()
-    layers = {"facilities": facilities, "residences": residences, "communities": communities,
-              "walk_edges": edges}
-    if isochrones:
-        layers["isochrones"] = analysis_service_areas(analysis)
-    layers["gaps"] = gap_cells(residences, analysis.catalogue.thresholds_m(), cell_m=gap_cell_m)
-    return layers
+    write_map(analysis, path, layers={**layers, "summary": analysis.summary}, **options)
+
+
+def _write_report(analysis: Analysis, path: Path, lang: str | None,
+                  sites: pd.DataFrame | None) -> None:
+    from planner.i18n import detect_lang, facility_origin
+    from planner.report import write_report
+
+    report_lang = lang or detect_lang(analysis.facilities["name"])
+    write_report(path, analysis.communities, analysis.summary, analysis.catalogue,
+                 lang=report_lang, area=analysis.area.name,
+                 facility_origin=facility_origin(analysis, report_lang), sites=sites)
+
+
+def __getattr__(name: str):
+    # analysis_layers moved to planner.layers; the old import keeps working
+    if name == "analysis_layers":
+        from planner.layers import analysis_layers
+
+        return analysis_layers
+    message = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(message)
 
 
 def read_results(out_dir: str | Path) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from planner.catalogue import Catalogue
-from planner.maps import score_colour
+from planner.colours import score_colour
 
 TEXT = {
     "zh": {
@@ -33,7 +33,7 @@ TEXT = {
                    "场景得分 = 该场景各类设施覆盖率的平均；总分 = 八个场景得分的平均。"
                    "各类设施按各自阈值评价，高层级设施不替代低层级需求。"),
         "unverified": "注：目录中的距离阈值尚未与标准正式文本核对（verified = false）。",
-        "m": "米", "people": "人",
+        "m": "米", "people": "人", "no_data": "无数据",
         "more": "另有 {n} 个社区未单列详情（得分较高者），完整数据见 summary.csv。",
         "levels": {"block": "街坊", "5min": "5分钟", "10min": "10分钟", "15min": "15分钟"},
     },
@@ -55,7 +55,7 @@ TEXT = {
                    "threshold: levels do not substitute."),
         "unverified": ("Note: the catalogue's thresholds are not yet checked against the "
                        "official texts (verified = false)."),
-        "m": "m", "people": "residents",
+        "m": "m", "people": "residents", "no_data": "no data",
         "more": ("{n} more communities (the higher scores) have no section of their own; "
                  "summary.csv has every figure."),
         "levels": {"block": "block", "5min": "5-min", "10min": "10-min", "15min": "15-min"},
@@ -74,6 +74,7 @@ table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #ddd;pad
  font-size:.9em}th{background:#f4f4f4}td.num{text-align:right}.missing{background:#fde0dd}
 .weak{background:#fff3cd}.tag{display:inline-block;background:#fde0dd;border-radius:3px;
  padding:0 5px;margin:1px}.note{color:#666;font-size:.9em}section.community{page-break-inside:avoid}
+.nodata{color:#888;font-style:italic}
 """
 
 
@@ -114,7 +115,8 @@ def render_report(communities: pd.DataFrame, summary: pd.DataFrame, catalogue: C
         The ``communities`` layer (``community_id``, ``name``, ``population``,
         ``score_<scene>``, ``score``, ``community_source``).
     summary
-        ``summary.csv``.
+        ``summary.csv``; where it has ``facilities_in_area``, a type with 0
+        there reads "no data" instead of 0%.
     catalogue
         For the labels and levels.
     lang
@@ -122,17 +124,57 @@ def render_report(communities: pd.DataFrame, summary: pd.DataFrame, catalogue: C
     area, facility_origin
         One-line descriptions for the header.
     sites
-        Ranked candidates (``sites.csv``) with ``rank``, ``site_id`` or ``name``,
-        ``type_id``, ``added_population`` and ``communities`` (the ids that gain).
+        Ranked candidates (``sites.csv``) with ``rank``, ``site_id`` or ``name``
+        (or ``label``), ``type_id``, ``added_population`` and ``communities``
+        (the ids that gain).
+    top_sites
+        Candidates listed per community.
     """
-    text = TEXT[lang]
-    label = {t.id: (t.zh if lang == "zh" else t.en) for t in catalogue.types}
-    scene_label = {s.id: (s.zh if lang == "zh" else s.en) for s in catalogue.scenes}
-    level_of = {t.id: t.level for t in catalogue.types}
+    labels = _Labels(catalogue, lang)
     communities = communities.sort_values("community_id", kind="stable")
+    detailed = communities.sort_values(["score", "community_id"], kind="stable",
+                                       na_position="last").head(max_detail_communities)
+    detailed = communities[communities["community_id"].isin(detailed["community_id"])]
+    out = _header(communities, labels, area, facility_origin)
+    out += _overview(communities, detailed, labels)
+    by_community = dict(tuple(_with_data_status(summary).groupby("community_id", sort=False)))
+    for row in detailed.itertuples():
+        rows = by_community.get(row.community_id)
+        if rows is not None:
+            out += _community_section(row, rows, labels, sites, top_sites)
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+class _Labels:
+    """The report's words in one language, and the catalogue's names in it."""
+
+    def __init__(self, catalogue: Catalogue, lang: str) -> None:
+        self.lang = lang
+        self.text = TEXT[lang]
+        self.type = {t.id: (t.zh if lang == "zh" else t.en) for t in catalogue.types}
+        self.scene = {s.id: (s.zh if lang == "zh" else s.en) for s in catalogue.scenes}
+        self.level = {t.id: t.level for t in catalogue.types}
+        self.scenes = catalogue.scenes
+
+
+def _with_data_status(summary: pd.DataFrame) -> pd.DataFrame:
+    """``summary`` with ``has_data``: False where ``facilities_in_area`` is 0 (True without it)."""
+    summary = summary.copy()
+    if "facilities_in_area" in summary.columns:
+        summary["has_data"] = pd.to_numeric(summary["facilities_in_area"],
+                                            errors="coerce").fillna(1).to_numpy() != 0
+    else:
+        summary["has_data"] = True
+    return summary
+
+
+def _header(communities: pd.DataFrame, labels: _Labels, area: str,
+            facility_origin: str) -> list[str]:
+    text = labels.text
     source = str(communities["community_source"].iloc[0]) if "community_source" in \
         communities.columns and len(communities) else "user"
-    out = [f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
+    out = [f'<!DOCTYPE html><html lang="{"zh-CN" if labels.lang == "zh" else "en"}"><head>'
            f'<meta charset="utf-8"><title>{html.escape(text["title"])}</title>'
            f"<style>{STYLE}</style></head><body>",
            f'<h1>{html.escape(text["title"])}</h1>',
@@ -143,61 +185,71 @@ def render_report(communities: pd.DataFrame, summary: pd.DataFrame, catalogue: C
         out.append(f'<p>{text["facilities"]}: {html.escape(facility_origin)}</p>')
     out.append(f'<p class="note">{html.escape(text["method"])}<br>'
                f'{html.escape(text["unverified"])}</p>')
+    return out
 
-    detailed = communities.sort_values(["score", "community_id"], kind="stable",
-                                       na_position="last").head(max_detail_communities)
-    detailed = communities[communities["community_id"].isin(detailed["community_id"])]
-    out.append(f'<h2>{text["overview"]}</h2>')
-    out.append(bar_chart([f"{row.name}" for row in detailed.itertuples()],
-                         detailed["score"].tolist()))
-    header = "".join(f"<th>{html.escape(scene_label[s.id])}</th>" for s in catalogue.scenes)
+
+def _overview(communities: pd.DataFrame, detailed: pd.DataFrame, labels: _Labels) -> list[str]:
+    """The bar chart of the detailed communities' scores and the table of every community."""
+    text, scenes = labels.text, labels.scenes
+    out = [f'<h2>{text["overview"]}</h2>',
+           bar_chart([f"{row.name}" for row in detailed.itertuples()],
+                     detailed["score"].tolist())]
+    header = "".join(f"<th>{html.escape(labels.scene[s.id])}</th>" for s in scenes)
     out.append(f'<table><tr><th>{text["communities"]}</th><th>{text["population"]}</th>'
                f'{header}<th>{text["score"]}</th></tr>')
     for row in communities.itertuples():
         cells = "".join(
             f'<td class="num" style="background:{score_colour(getattr(row, f"score_{s.id}"))}'
-            f'40">{_percent(getattr(row, f"score_{s.id}"))}</td>' for s in catalogue.scenes)
+            f'40">{_percent(getattr(row, f"score_{s.id}"))}</td>' for s in scenes)
         out.append(f"<tr><td>{html.escape(str(row.name))}</td>"
                    f'<td class="num">{row.population:,.0f}</td>{cells}'
                    f'<td class="num"><b>{_percent(row.score)}</b></td></tr>')
     out.append("</table>")
-
     if len(detailed) < len(communities):
         out.append(f'<p class="note">{text["more"].format(n=len(communities) - len(detailed))}'
                    "</p>")
-    by_community = dict(tuple(summary.groupby("community_id", sort=False)))
-    for row in detailed.itertuples():
-        rows = by_community.get(row.community_id)
-        if rows is None:
-            continue
-        out.append(f'<section class="community" id="c-{html.escape(str(row.community_id))}">'
-                   f"<h2>{html.escape(str(row.name))} ({html.escape(str(row.community_id))})"
-                   f"</h2><p>{text['population']}: {row.population:,.0f} · {text['score']}: "
-                   f"<b>{_percent(row.score)}</b></p>")
-        out.append(bar_chart([scene_label[s.id] for s in catalogue.scenes],
-                             [getattr(row, f"score_{s.id}") for s in catalogue.scenes]))
-        missing = rows[rows["coverage"] == 0]["type_id"].tolist()
-        tags = "".join(f'<span class="tag">{html.escape(label[t])}</span>' for t in missing)
-        out.append(f'<p>{text["missing"]}: {tags or text["none_missing"]}</p>')
-        out.append(f'<table><tr><th>{text["scene"]}</th><th>{text["type"]}</th>'
-                   f'<th>{text["level"]}</th><th>{text["threshold"]}</th>'
-                   f'<th>{text["coverage"]}</th><th>{text["covered"]}</th></tr>')
-        for item in rows.itertuples():
-            status = ("missing" if item.coverage == 0 else
-                      "weak" if pd.notna(item.coverage) and item.coverage < 0.5 else "")
-            out.append(
-                f'<tr class="{status}"><td>{html.escape(scene_label[item.scene_id])}</td>'
-                f"<td>{html.escape(label[item.type_id])}</td><td>{text['levels'][level_of[item.type_id]]}</td>"
-                f'<td class="num">{item.threshold_m:,.0f} {text["m"]}</td>'
-                f'<td class="num">{_percent(item.coverage)}</td>'
-                f'<td class="num">{item.covered_population:,.0f} / {item.population:,.0f}</td>'
-                "</tr>")
-        out.append("</table>")
-        if sites is not None and len(sites):
-            out.append(_sites_table(sites, row.community_id, label, text, top_sites))
-        out.append("</section>")
-    out.append("</body></html>")
-    return "\n".join(out)
+    return out
+
+
+def _community_section(row, rows: pd.DataFrame, labels: _Labels, sites: pd.DataFrame | None,
+                       top_sites: int) -> list[str]:
+    """One community: its scene chart, the types nobody reaches, the table of every type."""
+    text, scenes = labels.text, labels.scenes
+    out = [f'<section class="community" id="c-{html.escape(str(row.community_id))}">'
+           f"<h2>{html.escape(str(row.name))} ({html.escape(str(row.community_id))})"
+           f"</h2><p>{text['population']}: {row.population:,.0f} · {text['score']}: "
+           f"<b>{_percent(row.score)}</b></p>",
+           bar_chart([labels.scene[s.id] for s in scenes],
+                     [getattr(row, f"score_{s.id}") for s in scenes])]
+    missing = rows[(rows["coverage"] == 0) & rows["has_data"]]["type_id"].tolist()
+    tags = "".join(f'<span class="tag">{html.escape(labels.type[t])}</span>' for t in missing)
+    out.append(f'<p>{text["missing"]}: {tags or text["none_missing"]}</p>')
+    out.append(f'<table><tr><th>{text["scene"]}</th><th>{text["type"]}</th>'
+               f'<th>{text["level"]}</th><th>{text["threshold"]}</th>'
+               f'<th>{text["coverage"]}</th><th>{text["covered"]}</th></tr>')
+    out += [_type_row(item, labels) for item in rows.itertuples()]
+    out.append("</table>")
+    if sites is not None and len(sites):
+        out.append(_sites_table(sites, row.community_id, labels.type, text, top_sites))
+    out.append("</section>")
+    return out
+
+
+def _type_row(item, labels: _Labels) -> str:
+    text = labels.text
+    if not item.has_data:
+        status, coverage = "nodata", text["no_data"]
+    else:
+        status = ("missing" if item.coverage == 0 else
+                  "weak" if pd.notna(item.coverage) and item.coverage < 0.5 else "")
+        coverage = _percent(item.coverage)
+    return (f'<tr class="{status}"><td>{html.escape(labels.scene[item.scene_id])}</td>'
+            f"<td>{html.escape(labels.type[item.type_id])}</td>"
+            f"<td>{text['levels'][labels.level[item.type_id]]}</td>"
+            f'<td class="num">{item.threshold_m:,.0f} {text["m"]}</td>'
+            f'<td class="num">{coverage}</td>'
+            f'<td class="num">{item.covered_population:,.0f} / {item.population:,.0f}</td>'
+            "</tr>")
 
 
 def _sites_table(sites: pd.DataFrame, community_id: str, label: dict, text: dict,
@@ -208,7 +260,8 @@ def _sites_table(sites: pd.DataFrame, community_id: str, label: dict, text: dict
                                       ascending=[False, True]).head(top)
     if len(chosen) == 0:
         return ""
-    site_column = "name" if "name" in chosen.columns else "site_id"
+    site_column = next(column for column in ("label", "name", "site_id")
+                       if column in chosen.columns)
     rows = "".join(
         f"<tr><td>{int(item['rank'])}</td><td>{html.escape(str(item[site_column]))}</td>"
         f"<td>{html.escape(label.get(item['type_id'], item['type_id']))}</td>"

@@ -52,3 +52,78 @@ max_snap_distance_m: float = 500.0
 #: or ``"pyrosm"``. Both give the same walking network; pyosmium also keeps the
 #: member ways of relations (e.g. platforms of a stop area) that pyrosm drops.
 pbf_reader: str = "osmium"
+
+#: Language of messages, warnings and labels the user sees: ``"zh"`` or ``"en"``.
+#: The CLI sets it from ``--lang`` (or the system locale) before any work, so
+#: warnings logged deep in the analysis come out in the user's language.
+lang: str = "en"
+
+#: Seconds ``planner batch --scheduler`` waits to connect to a Dask scheduler
+#: before giving up with a one-line error (an unreachable address would
+#: otherwise hang the command for Dask's default 30 s).
+scheduler_timeout_s: float = 4.0
+
+#: Walking rules, a named profile (see :func:`planner.sources.walkable_mask`):
+#: ``"china"`` (default) reads OSM as it is mapped in Chinese cities: cycleways
+#: (非机动车道, mostly shared with pedestrians) are walkable unless ``foot=no``;
+#: trunk roads (often fenced urban expressways) only with ``foot=yes``-like or
+#: ``sidewalk`` tags; ``access=private`` service roads, residential streets and
+#: footways are walkable, because they are the inner roads of gated 小区 that
+#: their own residents walk every day (the people whose homes lie there).
+#: ``"strict"`` walks cycleways and trunk roads only with an explicit foot
+#: permission and never private ways; ``"osmnx"`` follows OSMnx's "walk" filter
+#: (trunk roads in, cycleways and private ways out).
+walk_profile: str = "china"
+
+#: A residence or facility whose nearest edge is grade-separated (a bridge,
+#: viaduct, tunnel or ``layer`` ≠ 0) is snapped onto the nearest ground-level
+#: edge instead when that edge is within ``factor ×`` the distance to the
+#: grade-separated one, or within that distance plus
+#: :data:`elevated_snap_extra_m` (whichever allows more): a building 88 m from
+#: a viaduct deck is reached from the street below, not from the deck.
+elevated_snap_factor: float = 2.0
+
+#: See :data:`elevated_snap_factor`; metres.
+elevated_snap_extra_m: float = 50.0
+
+#: Detour index (network ÷ straight-line distance from a residence to the
+#: facility it reaches) uses only pairs at least this far apart in a straight
+#: line, so that short access legs do not dominate it; metres.
+detour_min_straight_m: float = 300.0
+
+#: Walkable ways dropped as fragments disconnected from the main network (cut
+#: off at the extract's edge, or closed compounds) above this total length
+#: give a data warning; kilometres.
+fragment_warning_km: float = 0.5
+
+#: A dropped network fragment with a node within this distance of the
+#: extract's bounding box counts as cut off at the extract's edge; metres.
+fragment_edge_margin_m: float = 100.0
+
+#: A run whose facilities (OSM and lists) cover fewer than this share of the
+#: catalogue's types warns once, naming the types without data.
+min_type_data_share: float = 0.5
+
+#: Plausible walking speeds, m/s: ``--walk-speed`` and batch ``walk_speed``
+#: outside this range are refused (0.3 m/s is a very frail pedestrian, 3 m/s
+#: a run), since they would make every threshold in minutes meaningless.
+min_walk_speed_m_per_s: float = 0.3
+max_walk_speed_m_per_s: float = 3.0
+
+#: Smallest ``--tile-m``, metres: smaller tiles would repeat the same
+#: network search in hundreds of tiles for no gain in memory.
+min_tile_m: float = 100.0
+
+#: A ``--crs`` is refused when it distorts lengths within the extract by more
+#: than this share (EPSG:3857 at Beijing: 30 %; a UTM zone 170° away: 41 %).
+max_crs_scale_error: float = 0.01
+
+#: A layer (communities, population, lists) with more than this share of its
+#: features outside the analysis area gives a warning naming the first rows;
+#: with all of them outside it is refused.
+layer_outside_warning_share: float = 0.0
+
+#: A generated candidate site is labelled with the nearest named street within
+#: this distance, metres ("学院路 · 网格 002_003"); further away the label falls
+#: back to the site id, as a far street would mislead more than help.
+site_label_street_max_m: float = 250.0

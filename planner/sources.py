@@ -33,7 +33,9 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from planner.errors import PlannerError
+from planner import settings
+from planner.columns import find_column
+from planner.errors import PlannerError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +50,26 @@ NOT_WALKABLE_HIGHWAYS = frozenset(
         "rest_area", "services",
     }
 )
-#: highway values walked only where foot is explicitly allowed.
+#: highway values walked only where foot is explicitly allowed (profile "strict").
 FOOT_OPT_IN_HIGHWAYS = frozenset({"cycleway", "bridleway", "trunk", "trunk_link"})
 FOOT_ALLOWED = frozenset({"yes", "designated", "permissive", "official", "destination"})
 ACCESS_CLOSED = frozenset({"no", "private"})
+#: sidewalk values that put pedestrians beside the carriageway (not "separate":
+#: then the sidewalk is its own way, and "no").
+SIDEWALK_PRESENT = frozenset({"both", "left", "right", "yes"})
+#: highway values of the inner roads and paths of a gated compound (小区), walked
+#: by its residents even where tagged ``access=private`` (profile "china").
+COMPOUND_HIGHWAYS = frozenset({"service", "residential", "living_street", "footway", "path",
+                               "pedestrian", "steps", "corridor"})
+#: The named sets of walk rules (:data:`planner.settings.walk_profile`).
+WALK_PROFILES = ("china", "strict", "osmnx")
 
 #: Tags read from ways of the network besides highway.
-WAY_TAGS = ("highway", "foot", "access", "service", "sidewalk", "name", "area")
+WAY_TAGS = ("highway", "foot", "access", "service", "sidewalk", "sidewalk:both",
+            "sidewalk:left", "sidewalk:right", "name", "area", "bridge", "tunnel", "layer")
+#: Tags kept on every walkable segment (``bridge``/``tunnel``/``layer`` tell a
+#: grade-separated edge, see :attr:`planner.network.WalkNetwork.edge_grade_separated`).
+EDGE_TAGS = ("highway", "name", "bridge", "tunnel", "layer")
 
 #: Keys every run needs on features, besides those the catalogue's rules name.
 BASE_FEATURE_KEYS = (
@@ -77,7 +92,8 @@ class Area:
     nodes
         Walking-network nodes: index ``node_id`` (OSM id), columns ``x``, ``y``.
     edges
-        Walking-network segments: ``u``, ``v`` (OSM node ids), ``highway``, ``name``.
+        Walking-network segments: ``u``, ``v`` (OSM node ids), ``highway``,
+        ``name``, ``bridge``, ``tunnel``, ``layer``.
     features
         Tagged OSM features (POIs, buildings, land use, places) that are points
         or areas: ``osm_type``, ``osm_id``, one string column per OSM key,
@@ -97,32 +113,75 @@ class Area:
 # --------------------------------------------------------------------------- network filter
 
 
-def walkable_mask(ways: pd.DataFrame) -> np.ndarray:
+def walkable_mask(ways: pd.DataFrame, profile: str | None = None) -> np.ndarray:
     """Which ways a pedestrian may use, vectorised over a table of way tags.
 
-    Streets where walking is allowed, footways, paths, steps and pedestrian
-    areas are in; motorways, construction and anything tagged ``foot=no`` (or
-    ``access=no/private`` without a foot permission) are out. Cycleways and
-    trunk roads count only with an explicit ``foot=yes``-like tag, because in
-    Chinese cities trunk roads are often fenced expressways.
+    Every profile keeps streets, footways, paths, steps and pedestrian areas,
+    and drops motorways, construction and ``foot=no``. They differ where OSM
+    is read differently (:data:`planner.settings.walk_profile`):
+
+    ``"china"`` (default)
+        Cycleways are walkable unless ``foot=no``: in Chinese cities the
+        非机动车道 beside a road is where people walk when the sidewalk is
+        missing or blocked, and OSM's own default for ``highway=cycleway`` in
+        China allows pedestrians unless signed otherwise. Trunk roads only
+        with a ``foot=yes``-like tag or a ``sidewalk`` on them: many are fenced
+        urban expressways (快速路). ``access=private`` service roads,
+        residential streets and footways are walkable: they are the inner
+        roads of gated 小区, walked by the residents whose homes lie there;
+        ``access=no`` stays closed.
+    ``"strict"``
+        Cycleways and trunk roads only with an explicit foot permission;
+        ``access=no/private`` only with a foot permission.
+    ``"osmnx"``
+        OSMnx's "walk" filter: trunk roads in, cycleways and
+        ``access=private``/``service=private`` out.
+
+    Parameters
+    ----------
+    ways
+        One row per way (or segment) with its tags as columns.
+    profile
+        One of :data:`WALK_PROFILES`; :data:`planner.settings.walk_profile` when omitted.
     """
-    highway = _column(ways, "highway")
-    foot = _column(ways, "foot")
-    access = _column(ways, "access")
-    service = _column(ways, "service")
+    profile = profile or settings.walk_profile
+    if profile not in WALK_PROFILES:
+        message = (f"unknown walk profile {profile!r} (settings.walk_profile: "
+                   f"{', '.join(WALK_PROFILES)})")
+        raise PlannerError(message)
+    highway, foot, access, service = (_column(ways, key)
+                                      for key in ("highway", "foot", "access", "service"))
     foot_ok = foot.isin(FOOT_ALLOWED)
-    mask = highway.notna() & ~highway.isin(NOT_WALKABLE_HIGHWAYS)
-    mask &= ~highway.isin(FOOT_OPT_IN_HIGHWAYS) | foot_ok
-    mask &= foot.ne("no") | foot.isna()
-    mask &= ~access.isin(ACCESS_CLOSED) | foot_ok
-    mask &= service.ne("private") | service.isna() | foot_ok
-    return mask.to_numpy(dtype=bool)
+    mask = highway.notna() & ~highway.isin(NOT_WALKABLE_HIGHWAYS) & (foot.ne("no") | foot.isna())
+    if profile == "osmnx":
+        mask &= ~highway.isin({"cycleway", "bus_guideway"}) & access.ne("private")
+        return (mask & service.ne("private")).to_numpy(dtype=bool)
+    if profile == "strict":
+        mask &= ~highway.isin(FOOT_OPT_IN_HIGHWAYS) | foot_ok
+        mask &= ~access.isin(ACCESS_CLOSED) | foot_ok
+        return (mask & (service.ne("private") | foot_ok)).to_numpy(dtype=bool)
+    sidewalk = _column(ways, "sidewalk").isin(SIDEWALK_PRESENT)
+    for key in ("sidewalk:both", "sidewalk:left", "sidewalk:right"):
+        sidewalk |= _column(ways, key).eq("yes")
+    mask &= ~highway.isin({"trunk", "trunk_link", "bridleway"}) | foot_ok | sidewalk
+    compound = highway.isin(COMPOUND_HIGHWAYS)
+    mask &= access.ne("no") | foot_ok
+    mask &= access.ne("private") | foot_ok | compound
+    return (mask & (service.ne("private") | foot_ok | compound)).to_numpy(dtype=bool)
 
 
 def _column(frame: pd.DataFrame, key: str) -> pd.Series:
     if key in frame.columns:
         return frame[key].astype("object").where(frame[key].notna(), None)
     return pd.Series([None] * len(frame), index=frame.index, dtype="object")
+
+
+def _walk_edges(ways: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """The walkable rows of a way/segment table: ``u``, ``v`` and :data:`EDGE_TAGS`."""
+    edges = ways.loc[mask, ["u", "v"]].copy()
+    for key in EDGE_TAGS:
+        edges[key] = _column(ways, key)[mask]
+    return edges
 
 
 # --------------------------------------------------------------------------- entry point
@@ -153,9 +212,11 @@ def load_area(
     """
     path = Path(source)
     if not path.exists():
-        raise PlannerError("file not found", path)
+        msg = "file not found"
+        raise PlannerError(msg, path)
     if not path.is_file():
-        raise PlannerError("not a file", path)
+        msg = "not a file"
+        raise PlannerError(msg, path)
     keys = _merge_keys(feature_keys)
     suffixes = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() == ".pbf":
@@ -163,8 +224,9 @@ def load_area(
     elif path.suffix.lower() in {".osm", ".xml"} or suffixes.endswith(".osm.bz2"):
         nodes, edges, features = _read_xml(path, keys)
     else:
+        msg = "unknown OSM format (expected .osm.pbf, .osm, .osm.bz2 or .xml)"
         raise PlannerError(
-            "unknown OSM format (expected .osm.pbf, .osm, .osm.bz2 or .xml)", path
+            msg, path
         )
     name = path.name.split(".")[0]
     return _finish(name, nodes, edges, features, crs, [path], path)
@@ -197,7 +259,8 @@ def download_area(
     import osmnx as ox
 
     if (place is None) == (bbox is None):
-        raise PlannerError("give exactly one of a place name or a bounding box")
+        msg = "give exactly one of a place name or a bounding box"
+        raise PlannerError(msg)
     keys = _merge_keys(feature_keys)
     tags = feature_tags or {key: True for key in ("amenity", "shop", "office", "leisure",
                                                   "healthcare", "tourism", "building",
@@ -217,7 +280,8 @@ def download_area(
     except PlannerError:
         raise
     except Exception as error:  # network, geocoding and Overpass errors
-        raise PlannerError(f"download of {place or bbox} failed: {_one_line(error)}") from error
+        msg = f"download of {place or bbox} failed: {one_line(error)}"
+        raise PlannerError(msg) from error
     nodes, edges = _graph_tables(graph)
     features = _osmnx_features(raw, keys)
     return _finish(label, nodes, edges, features, crs, [], None)
@@ -233,10 +297,9 @@ def _read_pbf(path: Path, keys: list[str]):
     the member ways of relations that pyrosm drops); pyrosm when asked for, or
     when pyosmium is not installed.
     """
-    from planner import settings
-
     if settings.pbf_reader not in ("osmium", "pyrosm"):
-        raise PlannerError(f"unknown PBF reader {settings.pbf_reader!r} (osmium or pyrosm)")
+        msg = f"unknown PBF reader {settings.pbf_reader!r} (osmium or pyrosm)"
+        raise PlannerError(msg)
     if settings.pbf_reader == "pyrosm":
         return _read_pbf_pyrosm(path, keys)
     try:
@@ -331,82 +394,98 @@ def _read_pbf_osmium(path: Path, keys: list[str]):
     import osmium
     from osmium.filter import KeyFilter
 
-    key_set = frozenset(keys)
-    poi_keys = frozenset(_poi_keys(keys))
-    way_keys = poi_keys | {"building", "landuse", "place", "boundary"}
-    selecting = sorted(way_keys | {"highway"})
-    wkb = osmium.geom.WKBFactory()
-    all_nodes = osmium.geom.use_nodes.ALL
-    net_refs: list[list[int]] = []
-    net_lines: list[str] = []
-    net_tags: list[tuple] = []
-    feat_type: list[str] = []
-    feat_id: list[int] = []
-    feat_tags: list[dict] = []
-    feat_wkb: list[str | None] = []
-    feat_point: list[tuple[float, float]] = []
+    collector = _OsmiumCollector(keys)
     try:
-        relations = _relation_members(path, sorted(way_keys))
+        relations = _relation_members(path, sorted(collector.way_keys))
         index = osmium.index.create_map("flex_mem")
         locations = osmium.NodeLocationsForWays(index)
         locations.ignore_errors()
-        selector = KeyFilter(*selecting)  # handlers must outlive the iterator
+        selector = KeyFilter(*sorted(collector.way_keys | {"highway"}))  # outlive the iterator
         with osmium.io.Reader(str(path), osmium.osm.NODE | osmium.osm.WAY) as reader:
             for obj in osmium.OsmFileIterator(reader, locations, selector):
                 if obj.is_node():
-                    tags = _tag_dict(obj.tags)
-                    if poi_keys.isdisjoint(tags) and "place" not in tags \
-                            and tags.get("boundary") != "administrative":
-                        continue
-                    location = obj.location
-                    if location.valid():
-                        feat_type.append("node")
-                        feat_id.append(obj.id)
-                        feat_tags.append({k: v for k, v in tags.items() if k in key_set})
-                        feat_wkb.append(None)
-                        feat_point.append((location.lon, location.lat))
-                    continue
-                taglist, nodes = obj.tags, obj.nodes
-                line = None
-                highway = taglist.get("highway")
-                if highway is not None and not _any_value_in(taglist.get("area"), AREA_YES) \
-                        and not _any_value_in(highway, NETWORK_EXCLUDED_HIGHWAYS):
-                    refs, line = _way_line(obj, wkb, all_nodes)
-                    if refs is not None:
-                        net_refs.append(refs)
-                        net_lines.append(line)
-                        net_tags.append(tuple(taglist.get(key) for key in WAY_TAGS))
-                # only areas are features: a way closed by its node ids (also where
-                # nodes outside the extract are missing) with a polygon feature tag
-                if len(nodes) < 4 or not obj.is_closed():
-                    continue
-                tags = _tag_dict(taglist)
-                if (poi_keys.isdisjoint(tags) and "building" not in tags
-                        and "landuse" not in tags and "place" not in tags
-                        and tags.get("boundary") != "administrative") or not is_area(tags):
-                    continue
-                if line is None:
-                    line = _way_line(obj, wkb, all_nodes)[1]
-                if line is not None:
-                    feat_type.append("way")
-                    feat_id.append(obj.id)
-                    feat_tags.append({k: v for k, v in tags.items() if k in key_set})
-                    feat_wkb.append(line)
-                    feat_point.append((np.nan, np.nan))
+                    collector.node(obj)
+                else:
+                    collector.way(obj)
         if relations:
-            rel_ids, rel_tags, rel_wkb = _assemble_relations(path, index, relations, key_set)
+            rel_ids, rel_tags, rel_wkb = _assemble_relations(path, index, relations,
+                                                             collector.key_set)
         else:
             rel_ids, rel_tags, rel_wkb = [], [], []
     except PlannerError:
         raise
     except Exception as error:  # osmium raises RuntimeError on corrupt input
-        raise PlannerError(f"cannot read OSM PBF ({_one_line(error)})", path) from error
-    if not net_refs:
-        raise PlannerError("no ways in the file", path)
-    nodes, edges = _segments_table(net_refs, net_lines, net_tags)
-    features = _osmium_features(feat_type, feat_id, feat_tags, feat_wkb, feat_point,
-                                rel_ids, rel_tags, rel_wkb, keys)
+        message = f"cannot read OSM PBF ({one_line(error)})"
+        raise PlannerError(message, path) from error
+    if not collector.net_refs:
+        message = "no ways in the file"
+        raise PlannerError(message, path)
+    nodes, edges = _segments_table(collector.net_refs, collector.net_lines, collector.net_tags)
+    features = _osmium_features(collector, (rel_ids, rel_tags, rel_wkb), keys)
     return nodes, edges, features
+
+
+class _OsmiumCollector:
+    """What one pass of pyosmium over nodes and ways keeps: network ways and features."""
+
+    def __init__(self, keys: list[str]) -> None:
+        import osmium
+
+        self.key_set = frozenset(keys)
+        self.poi_keys = frozenset(_poi_keys(keys))
+        self.way_keys = self.poi_keys | {"building", "landuse", "place", "boundary"}
+        self.wkb = osmium.geom.WKBFactory()
+        self.all_nodes = osmium.geom.use_nodes.ALL
+        self.net_refs: list[list[int]] = []
+        self.net_lines: list[str] = []
+        self.net_tags: list[tuple] = []
+        self.feat_type: list[str] = []
+        self.feat_id: list[int] = []
+        self.feat_tags: list[dict] = []
+        self.feat_wkb: list[str | None] = []
+        self.feat_point: list[tuple[float, float]] = []
+
+    def _is_feature(self, tags: dict[str, str]) -> bool:
+        return not self.poi_keys.isdisjoint(tags) or "place" in tags \
+            or tags.get("boundary") == "administrative"
+
+    def _add(self, kind: str, osm_id: int, tags: dict, wkb: str | None, point) -> None:
+        self.feat_type.append(kind)
+        self.feat_id.append(osm_id)
+        self.feat_tags.append({k: v for k, v in tags.items() if k in self.key_set})
+        self.feat_wkb.append(wkb)
+        self.feat_point.append(point)
+
+    def node(self, obj) -> None:
+        """A point feature when it carries a point-of-interest key, a place or a boundary."""
+        tags = _tag_dict(obj.tags)
+        if self._is_feature(tags) and obj.location.valid():
+            self._add("node", obj.id, tags, None, (obj.location.lon, obj.location.lat))
+
+    def way(self, obj) -> None:
+        """A network way (pyrosm's "all" network), and an area feature when closed."""
+        taglist, nodes = obj.tags, obj.nodes
+        line = None
+        highway = taglist.get("highway")
+        if highway is not None and not _any_value_in(taglist.get("area"), AREA_YES) \
+                and not _any_value_in(highway, NETWORK_EXCLUDED_HIGHWAYS):
+            refs, line = _way_line(obj, self.wkb, self.all_nodes)
+            if refs is not None:
+                self.net_refs.append(refs)
+                self.net_lines.append(line)
+                self.net_tags.append(tuple(taglist.get(key) for key in WAY_TAGS))
+        # only areas are features: a way closed by its node ids (also where
+        # nodes outside the extract are missing) with a polygon feature tag
+        if len(nodes) < 4 or not obj.is_closed():
+            return
+        tags = _tag_dict(taglist)
+        if not (self._is_feature(tags) or "building" in tags or "landuse" in tags) \
+                or not is_area(tags):
+            return
+        if line is None:
+            line = _way_line(obj, self.wkb, self.all_nodes)[1]
+        if line is not None:
+            self._add("way", obj.id, tags, line, (np.nan, np.nan))
 
 
 #: Keys most features carry; an object whose tags are all among them is read
@@ -496,9 +575,7 @@ def _segments_table(refs: list[list[int]], lines: list[str], tags: list[tuple]):
     nodes = pd.DataFrame({"lon": xy[first, 0], "lat": xy[first, 1]},
                          index=pd.Index(unique, name="node_id"))
     mask = walkable_mask(frame)
-    edges = frame.loc[mask, ["u", "v", "highway"]].copy()
-    edges["name"] = _column(frame, "name")
-    return nodes, edges
+    return nodes, _walk_edges(frame, mask)
 
 
 def _relation_members(path: Path, keys: list[str]):
@@ -551,10 +628,14 @@ def _assemble_relations(path: Path, index, manager, key_set):
     return ids, tags, geometries
 
 
-def _osmium_features(kinds, ids, tags, wkbs, points, rel_ids, rel_tags, rel_wkb,
-                     keys) -> gpd.GeoDataFrame:
+def _osmium_features(collector: _OsmiumCollector, relations: tuple,
+                     keys: list[str]) -> gpd.GeoDataFrame:
     """Features from what :func:`_read_pbf_osmium` collected: points, rings, relations."""
     import shapely
+
+    kinds, ids, tags = collector.feat_type, collector.feat_id, collector.feat_tags
+    wkbs, points = collector.feat_wkb, collector.feat_point
+    rel_ids, rel_tags, rel_wkb = relations
 
     n_plain = len(kinds)
     geometry = np.empty(n_plain + len(rel_ids), dtype=object)
@@ -606,12 +687,13 @@ def _read_pbf_pyrosm(path: Path, keys: list[str]):
                 filter_type="keep", keep_nodes=True, keep_ways=True, keep_relations=True,
             )
     except Exception as error:  # pyrosm raises many kinds on corrupt input
-        raise PlannerError(f"cannot read OSM PBF ({_one_line(error)})", path) from error
+        msg = f"cannot read OSM PBF ({one_line(error)})"
+        raise PlannerError(msg, path) from error
     if ways is None or nodes is None or len(ways) == 0:
-        raise PlannerError("no ways in the file", path)
+        msg = "no ways in the file"
+        raise PlannerError(msg, path)
     ways = _expand_tags(ways, WAY_TAGS)
-    edges = ways.loc[walkable_mask(ways), ["u", "v", "highway"]].copy()
-    edges["name"] = _column(ways, "name")
+    edges = _walk_edges(ways, walkable_mask(ways))
     node_table = pd.DataFrame(
         {"lon": nodes["lon"].to_numpy(float), "lat": nodes["lat"].to_numpy(float)},
         index=pd.Index(nodes["id"].to_numpy(np.int64), name="node_id"),
@@ -636,10 +718,12 @@ def _read_xml(path: Path, keys: list[str]):
             graph = ox.graph_from_xml(path, bidirectional=True, simplify=False, retain_all=True)
             raw = ox.features_from_xml(path)
     except Exception as error:  # ParseError, EOFError, osmnx's empty-graph errors
-        raise PlannerError(f"cannot read OSM XML ({_one_line(error)})", path) from error
+        msg = f"cannot read OSM XML ({one_line(error)})"
+        raise PlannerError(msg, path) from error
     nodes, edges = _graph_tables(graph)
     if len(edges) == 0:
-        raise PlannerError("no walkable ways in the file", path)
+        msg = "no walkable ways in the file"
+        raise PlannerError(msg, path)
     return nodes, edges, _osmnx_features(raw, keys)
 
 
@@ -659,16 +743,13 @@ def _graph_tables(graph) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = [(u, v, data) for u, v, data in graph.edges(data=True)]
     ways = pd.DataFrame([data for _, _, data in rows])
     if len(rows) == 0:
-        return nodes, pd.DataFrame(columns=["u", "v", "highway", "name"])
+        return nodes, pd.DataFrame(columns=["u", "v", *EDGE_TAGS])
     ways["u"] = np.array([u for u, _, _ in rows], dtype=np.int64)
     ways["v"] = np.array([v for _, v, _ in rows], dtype=np.int64)
     for key in WAY_TAGS:
         if key in ways.columns:  # osmnx keeps a list where merged ways disagree
             ways[key] = ways[key].map(lambda value: value[0] if isinstance(value, list) else value)
-    edges = ways.loc[walkable_mask(ways), ["u", "v"]].copy()
-    edges["highway"] = _column(ways, "highway")
-    edges["name"] = _column(ways, "name")
-    return nodes, edges
+    return nodes, _walk_edges(ways, walkable_mask(ways))
 
 
 def _osmnx_features(raw: gpd.GeoDataFrame, keys: list[str]) -> gpd.GeoDataFrame:
@@ -757,13 +838,15 @@ def _empty_features(keys: list[str]) -> gpd.GeoDataFrame:
 def _finish(name, nodes, edges, features, crs, sources, path) -> Area:
     edges = edges[edges["u"].isin(nodes.index) & edges["v"].isin(nodes.index)]
     if len(edges) == 0:
-        raise PlannerError("no walkable ways in the area", path)
+        msg = "no walkable ways in the area"
+        raise PlannerError(msg, path)
     used = np.union1d(edges["u"].to_numpy(np.int64), edges["v"].to_numpy(np.int64))
     nodes = nodes.loc[used]
     points = gpd.GeoSeries(gpd.points_from_xy(nodes["lon"], nodes["lat"]), crs=WGS84)
     metric = CRS.from_user_input(crs) if crs is not None else points.estimate_utm_crs()
     if not metric.is_projected:
-        raise PlannerError(f"the CRS {metric.name} is not metric (projected)")
+        msg = f"the CRS {metric.name} is not metric (projected)"
+        raise PlannerError(msg)
     projected = points.to_crs(metric)
     node_table = pd.DataFrame({"x": projected.x.to_numpy(), "y": projected.y.to_numpy()},
                               index=nodes.index)
@@ -782,11 +865,6 @@ def _poi_keys(keys: list[str]) -> list[str]:
     skip = {"name", "name:zh", "official_name", "name:en", "building", "building:levels",
             "height", "landuse", "place", "boundary", "admin_level"}
     return [key for key in keys if key not in skip and ":" not in key and key != "isced:level"]
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 # --------------------------------------------------------------------------- planner layers
@@ -815,7 +893,8 @@ def read_layer(path: str | Path, *, what: str, crs: CRS | None = None) -> gpd.Ge
     """
     path = Path(path)
     if not path.exists():
-        raise PlannerError(f"{what} file not found", path)
+        msg = f"{what} file not found"
+        raise PlannerError(msg, path)
     suffix = path.suffix.lower()
     try:
         if suffix in {".csv", ".xlsx", ".xls"}:
@@ -827,15 +906,19 @@ def read_layer(path: str | Path, *, what: str, crs: CRS | None = None) -> gpd.Ge
     except PlannerError:
         raise
     except Exception as error:
-        raise PlannerError(f"cannot read the {what} layer ({_one_line(error)})", path) from error
+        msg = f"cannot read the {what} layer ({one_line(error)})"
+        raise PlannerError(msg, path) from error
     if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns \
             or frame.geometry.isna().all():
-        raise PlannerError(f"the {what} layer has no geometry", path)
+        msg = f"the {what} layer has no geometry"
+        raise PlannerError(msg, path)
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
     if len(frame) == 0:
-        raise PlannerError(f"the {what} layer has no features", path)
+        msg = f"the {what} layer has no features"
+        raise PlannerError(msg, path)
     if frame.crs is None:
-        raise PlannerError(f"the {what} layer has no CRS (set one, e.g. EPSG:4326)", path)
+        msg = f"the {what} layer has no CRS (set one, e.g. EPSG:4326)"
+        raise PlannerError(msg, path)
     if crs is not None:
         frame = frame.to_crs(crs)
     return frame.reset_index(drop=True)
@@ -856,24 +939,31 @@ def _read_point_table(path: Path, what: str) -> gpd.GeoDataFrame:
     else:
         table = pd.read_excel(path, dtype=str)
     table = table.apply(_numeric_unless_code)
-    lowered = {str(column).strip().lower(): column for column in table.columns}
-    lon_column = next((lowered[name] for name in LON_COLUMNS if name in lowered), None)
-    lat_column = next((lowered[name] for name in LAT_COLUMNS if name in lowered), None)
+    lon_column = find_column(table, LON_COLUMNS)
+    lat_column = find_column(table, LAT_COLUMNS)
     if lon_column is None or lat_column is None:
-        raise PlannerError(
+        msg = (
             f"the {what} table needs longitude and latitude columns "
-            f"(one of {', '.join(LON_COLUMNS)} and one of {', '.join(LAT_COLUMNS)})", path)
+            f"(one of {', '.join(LON_COLUMNS)} and one of {', '.join(LAT_COLUMNS)})"
+        )
+        raise PlannerError(
+            msg, path)
     lon = pd.to_numeric(table[lon_column], errors="coerce")
     lat = pd.to_numeric(table[lat_column], errors="coerce")
     bad = lon.isna() | lat.isna()
     if bad.all():
-        raise PlannerError(f"the {what} table has no numeric coordinates", path)
+        msg = f"the {what} table has no numeric coordinates"
+        raise PlannerError(msg, path)
     if ((lat.abs() > 90) & (lon.abs() <= 90)).mean() > 0.5:
-        raise PlannerError(
+        msg = (
             f"the {what} table's latitude and longitude look swapped "
-            f"(column {lat_column!r} holds values beyond ±90)", path)
+            f"(column {lat_column!r} holds values beyond ±90)"
+        )
+        raise PlannerError(
+            msg, path)
     if ((lat.abs() > 90) | (lon.abs() > 180)).any():
-        raise PlannerError(f"the {what} table has coordinates outside the globe", path)
+        msg = f"the {what} table has coordinates outside the globe"
+        raise PlannerError(msg, path)
     if bad.any():
         log.warning("%s: %d rows without coordinates skipped", path, int(bad.sum()))
     table = table[~bad]

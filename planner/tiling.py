@@ -39,7 +39,9 @@ def subset_network(network: WalkNetwork, edges: np.ndarray) -> WalkNetwork:
         edge_u=renumber[network.edge_u[edges]], edge_v=renumber[network.edge_v[edges]],
         edge_length_m=network.edge_length_m[edges], crs=network.crs,
         edge_name=None if network.edge_name is None else network.edge_name[edges],
-        edge_highway=None if network.edge_highway is None else network.edge_highway[edges])
+        edge_highway=None if network.edge_highway is None else network.edge_highway[edges],
+        edge_grade_separated=None if network.edge_grade_separated is None
+        else network.edge_grade_separated[edges])
 
 
 def tile_bounds(points_xy: np.ndarray, tile_m: float) -> tuple[np.ndarray, np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
 from planner.batch import read_areas, run_batch
+from planner.cli import main
 from planner.errors import PlannerError
 from planner.outputs import write_analysis
 from planner.pipeline import analyze
@@ -54,6 +57,40 @@ def test_areas_file_errors_name_the_area(tmp_path):
     path.write_text("name,source\na,x.osm\na,y.osm\n", encoding="utf-8")
     with pytest.raises(PlannerError, match="repeats"):
         read_areas(path)
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ('[[areas]]\nname = "a"\nsource = "x.osm"\nwalk_speed = "fast"\n',
+     r"areas\[0\] \(a\): field 'walk_speed' must be a positive number, not 'fast'"),
+    ('[[areas]]\nname = "b"\nsource = "x.osm"\ntile_m = [1]\n',
+     r"areas\[0\] \(b\): field 'tile_m' must be a positive number"),
+    ('[defaults]\nwalk_speed = true\n[[areas]]\nname = "c"\nsource = "x.osm"\n',
+     r"areas\[0\] \(c\): field 'walk_speed'"),
+    ('[[areas]]\nname = "d"\nsource = 3\n', r"areas\[0\] \(d\): field 'source' must be text"),
+    ('[[areas]]\nname = "e"\nsource = "x.osm"\nfacilities = 3\n',
+     r"areas\[0\] \(e\): field 'facilities' must be a list"),
+    ('areas = "x"\n', r"'areas' must be an array of tables"),
+    ('areas = ["x"]\n', r"areas\[0\] must be a table"),
+    ('defaults = 1\n[[areas]]\nname = "f"\nsource = "x.osm"\n', r"'defaults' must be a table"),
+])
+def test_bad_values_in_a_toml_areas_file_name_the_file_and_area(tmp_path, text, fragment):
+    path = tmp_path / "areas.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PlannerError, match=fragment) as caught:
+        read_areas(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+def test_a_non_numeric_walk_speed_in_a_csv_names_the_area(tmp_path):
+    path = tmp_path / "areas.csv"
+    path.write_text("name,source,walk_speed\nok,x.osm,1.2\nslow,x.osm,slowly\n",
+                    encoding="utf-8")
+    with pytest.raises(PlannerError, match=r"areas\[1\] \(slow\): field 'walk_speed'"):
+        read_areas(path)
+    result = CliRunner().invoke(main, ["batch", str(path), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and "areas.csv" in result.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_csv_areas_resolve_relative_paths(tmp_path):
@@ -141,3 +178,32 @@ def test_external_scheduler_and_worker_processes(areas_file, tmp_path):
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def test_an_unreachable_scheduler_fails_fast_and_writes_nothing(tmp_path):
+    path = tmp_path / "areas.csv"
+    path.write_text("name,source\na,x.osm\n", encoding="utf-8")
+    out = tmp_path / "out"
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    start = time.perf_counter()
+    with pytest.raises(PlannerError, match="--scheduler .*cannot reach the Dask scheduler"):
+        run_batch(path, out, scheduler=address)
+    assert time.perf_counter() - start < 8
+    assert not out.exists()
+    result = CliRunner().invoke(main, ["batch", str(path), "--out", str(out),
+                                       "--scheduler", address])
+    assert result.exit_code == 2 and result.output.count("\n") == 1, result.output
+    assert result.output.startswith("error: --scheduler") and not out.exists()
+
+
+def test_dask_prints_no_info_lines(tmp_path):
+    path = tmp_path / "areas.csv"
+    path.write_text("name,source\nbroken,missing.osm.pbf\n", encoding="utf-8")
+    process = subprocess.run([sys.executable, "-m", "planner.cli", "batch", str(path),
+                              "--out", str(tmp_path / "out"), "--workers", "1"],
+                             capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "LANG": "C.UTF-8"})
+    assert process.returncode == 1, process.stderr
+    lines = process.stderr.strip().splitlines()
+    assert len(lines) == 1 and "broken" in lines[0] and "failed" in lines[0], process.stderr
+    assert "INFO" not in process.stderr

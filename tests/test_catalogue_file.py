@@ -30,7 +30,8 @@ LEVEL_MAX_M = {"block": 300, "5min": 300, "10min": 500, "15min": 1000}
 TYPE_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 REQUIRED_TYPE_KEYS = {"id", "scene", "zh", "en", "level", "threshold_m", "tags", "names",
                       "source", "verified"}
-OPTIONAL_TYPE_KEYS = {"exclude_names", "min_floor_area_m2", "note"}
+OPTIONAL_TYPE_KEYS = {"exclude_names", "name_excludes", "weak_tags", "name_decides",
+                      "exclusive_with", "min_floor_area_m2", "note"}
 CATALOGUE_KEYS = {"version", "name_zh", "name_en", "note"}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -93,7 +94,8 @@ def rule_matches(rule: str, tags: dict[str, str]) -> bool:
 def name_matches(facility_type: dict, name: str) -> bool:
     if not any(re.search(keyword, name) for keyword in facility_type["names"]):
         return False
-    return not any(re.search(keyword, name) for keyword in facility_type.get("exclude_names", []))
+    excludes = facility_type.get("name_excludes", facility_type.get("exclude_names", []))
+    return not any(re.search(keyword, name) for keyword in excludes)
 
 
 # ----------------------------------------------------------------------------- fixtures
@@ -154,13 +156,14 @@ def test_rule_semantics():
 
 
 def test_file_parses_and_has_top_level_tables(document):
-    assert set(document) == {"catalogue", "scenes", "types", "category_map"}
+    assert set(document) == {"catalogue", "scenes", "types", "category_map", "name_rules",
+                             "residences"}
 
 
 def test_catalogue_table(document):
     meta = document["catalogue"]
     assert set(meta) == CATALOGUE_KEYS
-    assert meta["version"] == "2026.11.1"
+    assert meta["version"] == "2026.11.2"
     assert meta["name_zh"] == "十五分钟社区生活圈 八大服务场景 设施目录"
     assert meta["name_en"] == "15-minute community life circle: eight service scenes"
     assert isinstance(meta["note"], str) and meta["note"].strip()
@@ -223,15 +226,15 @@ def test_tag_rules_parse(types):
             parse_rule(rule)
 
 
-@pytest.mark.parametrize("field", ["names", "exclude_names"])
+@pytest.mark.parametrize("field", ["names", "exclude_names", "name_excludes", "name_decides"])
 def test_name_keywords_compile_and_are_not_trivial(types, field):
     for facility_type in types:
         if field not in facility_type:
             continue
         keywords = facility_type[field]
         assert isinstance(keywords, list), facility_type["id"]
-        if field == "exclude_names":
-            assert keywords, f"{facility_type['id']}: omit exclude_names when empty"
+        if field != "names":
+            assert keywords, f"{facility_type['id']}: omit {field} when empty"
         assert len(keywords) == len(set(keywords)), facility_type["id"]
         for keyword in keywords:
             assert isinstance(keyword, str), facility_type["id"]
@@ -244,7 +247,8 @@ def test_name_keywords_compile_and_are_not_trivial(types, field):
 
 def test_every_type_can_match_something(types):
     for facility_type in types:
-        assert facility_type["tags"] or facility_type["names"], facility_type["id"]
+        assert facility_type["tags"] or facility_type.get("weak_tags") or facility_type["names"], \
+            facility_type["id"]
 
 
 def test_min_floor_area(types):
@@ -288,7 +292,8 @@ def test_source_and_verified(types):
 ] + [{"railway": value} for value in ("tram_stop", "station", "halt", "subway_entrance")],
     ids=lambda tags: "=".join(next(iter(tags.items()))))
 def test_common_osm_tags_are_covered(types, tags):
-    matched = [t["id"] for t in types if any(rule_matches(rule, tags) for rule in t["tags"])]
+    matched = [t["id"] for t in types if any(rule_matches(rule, tags)
+                                             for rule in [*t["tags"], *t.get("weak_tags", [])])]
     assert matched, f"no facility type matches {tags}"
 
 

@@ -5,12 +5,18 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import textwrap
 
 import pytest
 from click.testing import CliRunner
 
+from planner import settings
 from planner.cli import main
-from tests.conftest import DEMO_COMMUNITIES
+from tests.conftest import DEMO_COMMUNITIES, ROOT
+
+#: What `planner --help` must not import (they take seconds to load).
+HEAVY_MODULES = ("numpy", "pandas", "geopandas", "osmnx", "folium", "scipy", "shapely",
+                 "pyproj", "networkx", "dask")
 
 NO_WAYS = """<?xml version="1.0" encoding="UTF-8"?>
 <osm version="0.6">
@@ -30,6 +36,14 @@ NO_HOMES = """<?xml version="1.0" encoding="UTF-8"?>
  <way id="11"><nd ref="1"/><nd ref="2"/><tag k="highway" v="footway"/></way>
 </osm>
 """
+
+
+@pytest.fixture(autouse=True)
+def english_locale(monkeypatch):
+    """The tests read English messages unless they pass --lang zh, whatever the machine."""
+    for variable in ("LC_ALL", "LC_MESSAGES", "LANGUAGE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
 
 
 def run(*args):
@@ -119,3 +133,45 @@ def test_a_real_process_prints_no_traceback(tmp_path):
     assert process.returncode == 2
     assert process.stderr.strip().count("\n") == 0 and "Traceback" not in process.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_the_cli_imports_no_heavy_library():
+    """`planner --help` is quick: the CLI loads no numpy, pandas, geopandas, folium …"""
+    probe = textwrap.dedent(f"""
+        import sys
+        import planner.cli
+        for command in ([], ["analyze"], ["sites"], ["map"], ["batch"], ["demo"]):
+            planner.cli.main([*command, "--help"], standalone_mode=False)
+        heavy = [name for name in {HEAVY_MODULES!r} if name in sys.modules]
+        print("heavy:", ",".join(heavy))
+    """)
+    process = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                             timeout=120, cwd=ROOT)
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.splitlines()[-1] == "heavy: ", process.stdout.splitlines()[-1]
+
+
+def test_lang_zh_prints_chinese_labels(helsinki_pbf, tmp_path):
+    result = run("analyze", helsinki_pbf, "--lang", "zh", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "各社区场景得分 (覆盖率 %; 网格)" in result.output
+    assert "网格 000_000" in result.output or "网格 0" in result.output
+    assert "grid" not in result.output and "results written" not in result.output
+    assert "结果已写入" in result.output and "步行路网" in result.output
+    assert settings.lang == "en"  # the command restores the setting when it ends
+
+
+def test_lang_zh_errors_and_catalogue_are_chinese(tmp_path):
+    result = run("analyze", tmp_path / "nope.osm", "--lang", "zh", "--out", tmp_path / "o")
+    assert result.exit_code == 2
+    assert result.output.startswith("错误: ") and "文件不存在" in result.output
+    result = run("catalogue", "--lang", "zh")
+    assert result.exit_code == 0
+    assert "邻里生活" in result.output and "版本" in result.output
+    assert "Neighbourhood life" not in result.output and "unverified" not in result.output
+
+
+def test_the_locale_sets_the_language(monkeypatch, tmp_path):
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    result = run("analyze", tmp_path / "nope.osm", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and result.output.startswith("错误: ")

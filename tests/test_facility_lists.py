@@ -135,3 +135,85 @@ def test_list_rows_outside_the_area_are_reported(helsinki_area, tmp_path, caplog
     listed = analysis.facilities[analysis.facilities["match"] == "list"]
     assert listed.set_index("facility_id")["on_network"].to_dict() == {"L1-0": False,
                                                                        "L1-1": True}
+
+
+# ----------------------------------------------------------------------------- encodings
+
+CHINESE_LIST = ("名称,经度,纬度,类别\n社区卫生服务站,116.3513,39.9601,医疗保健服务\n"
+                "北邮幼儿园,116.3520,39.9610,幼儿园\n")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gbk", "gb18030", "cp936"])
+def test_list_saved_by_chinese_excel_keeps_its_chinese_names(tmp_path, encoding):
+    path = tmp_path / "清单.csv"
+    path.write_bytes(CHINESE_LIST.encode(encoding))
+    found = read_facility_list(path, load_catalogue())
+    assert set(found["name"]) == {"社区卫生服务站", "北邮幼儿园"}
+    assert set(found["source"]) == {"清单.csv"}
+
+
+def test_gb18030_only_characters_and_explicit_encoding(tmp_path):
+    path = tmp_path / "list.csv"
+    text = "名称,经度,纬度\n㐀社区卫生服务站€,116.35,39.96\n"  # 㐀 is outside GBK
+    path.write_bytes(text.encode("gb18030"))
+    assert read_facility_list(path, load_catalogue())["name"].iloc[0] == "㐀社区卫生服务站€"
+    assert read_facility_list(path, load_catalogue(), encoding="gb18030")["name"].iloc[0] \
+        == "㐀社区卫生服务站€"
+
+
+def test_wrong_explicit_encoding_is_one_line_naming_the_file(tmp_path):
+    path = tmp_path / "list.csv"
+    path.write_bytes(CHINESE_LIST.encode("gbk"))
+    with pytest.raises(PlannerError, match=r"list\.csv: not valid utf-8 text") as caught:
+        read_facility_list(path, load_catalogue(), encoding="utf-8")
+    assert "\n" not in str(caught.value)
+    with pytest.raises(PlannerError, match="unknown encoding 'klingon'"):
+        read_facility_list(path, load_catalogue(), encoding="klingon")
+
+
+def test_tab_separated_txt_in_gbk(tmp_path):
+    path = tmp_path / "list.txt"
+    path.write_bytes(CHINESE_LIST.replace(",", "\t").encode("gbk"))
+    found = read_facility_list(path, load_catalogue())
+    assert "社区卫生服务站" in set(found["name"])
+
+
+def test_errors_of_a_converted_list_name_the_original_file(tmp_path):
+    path = tmp_path / "坐标.csv"
+    path.write_bytes("名称,经度,纬度\n站,39.96,116.35\n站,39.97,116.36\n".encode("gbk"))
+    with pytest.raises(PlannerError, match="swapped") as caught:
+        read_facility_list(path, load_catalogue())
+    assert caught.value.path == path
+
+
+# ----------------------------------------------------------------------------- duplicate ids
+
+
+def test_duplicate_ids_are_warned_and_merged(tmp_path, caplog):
+    path = tmp_path / "dup.csv"
+    pd.DataFrame({"id": ["A1", "A1", "B2", "C3", "C3", None, None],
+                  "name": ["社区卫生服务站", "社区卫生服务站", "北邮幼儿园", "阳光药店", "阳光药店",
+                           "北邮幼儿园", "北邮幼儿园"],
+                  "type_id": [None, None, None, None, "bank", None, None],
+                  "lon": [116.35] * 7, "lat": [39.96] * 7}).to_csv(path, index=False)
+    with caplog.at_level("WARNING"):
+        found = read_facility_list(path, load_catalogue())
+    assert "dup.csv" in caplog.text and "A1, C3" in caplog.text and "B2" not in caplog.text
+    per_facility = found.groupby("facility_id")["type_id"].apply(sorted).to_dict()
+    assert per_facility["L1-0"] == ["community_health_station"]  # once, not twice
+    assert "L1-1" not in per_facility and "L1-4" not in per_facility
+    assert per_facility["L1-3"] == ["bank", "pharmacy"]  # the rows' types are united
+    assert "L1-5" in per_facility and "L1-6" in per_facility  # rows without an id stay apart
+    assert not found.duplicated(["facility_id", "type_id"]).any()
+
+
+def test_duplicate_ids_warning_in_chinese(tmp_path, caplog, monkeypatch):
+    from planner import settings
+
+    monkeypatch.setattr(settings, "lang", "zh")
+    path = tmp_path / "dup.csv"
+    pd.DataFrame({"编号": [7, 7], "name": ["社区卫生服务站"] * 2, "lon": [116.35] * 2,
+                  "lat": [39.96] * 2}).to_csv(path, index=False)
+    with caplog.at_level("WARNING"):
+        found = read_facility_list(path, load_catalogue())
+    assert "编号在多行出现" in caplog.text and len(found) == 1

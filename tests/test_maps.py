@@ -12,12 +12,13 @@ import pytest
 import shapely
 from click.testing import CliRunner
 
-from planner import maps
+from planner import colours, gaps, maps
 from planner.catalogue import load_catalogue
 from planner.cli_map import map_command
 from planner.coords import wgs84_to_gcj02
 from planner.errors import PlannerError
-from planner.outputs import analysis_layers, read_results, write_analysis
+from planner.layers import analysis_layers
+from planner.outputs import read_results, write_analysis
 
 
 def shows(html: str, text: str) -> bool:
@@ -35,18 +36,32 @@ def data_blocks(html: str) -> dict:
 
 
 def test_colours():
-    colours = maps.score_colours([0.0, 0.5, 1.0, np.nan, 2.0])
-    assert colours.tolist() == ["#d73027", "#fee08b", "#1a9850", maps.NO_SCORE, "#1a9850"]
-    assert maps.score_colour(None) == maps.NO_SCORE
-    assert maps.cell_colours([0, 1, 2, 3, 10, 11, 40]).tolist() == [
-        "#ffffb2", "#fed976", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"]
+    shown = colours.score_colours([0.0, 0.5, 1.0, np.nan, 2.0])
+    assert shown.tolist() == ["#d73027", "#fee08b", "#1a9850", colours.NO_SCORE, "#1a9850"]
+    assert colours.score_colour(None) == colours.NO_SCORE
+    assert maps.score_colour is colours.score_colour  # still importable from planner.maps
+
+
+def test_class_breaks_follow_the_values_on_the_map():
+    # every hexagon misses 29-55 types: the classes split that range, not "≥ 21"
+    values = np.random.default_rng(3).integers(29, 56, size=400)
+    breaks = colours.class_breaks(values)
+    assert breaks[0] == 29 and len(breaks) == 6 and breaks == sorted(set(breaks))
+    shown = colours.cell_colours(values, breaks)
+    assert len(set(shown)) == 6
+    labels = colours.class_labels(breaks)
+    assert labels[-1] == f"≥ {breaks[-1]}" and labels[0].startswith("29")
+    # few distinct values: one class each
+    assert colours.class_breaks([0, 0, 3, 3, 7]) == [0, 3, 7]
+    assert colours.class_labels([0, 3, 7]) == ["0–2", "3–6", "≥ 7"]
+    assert colours.class_breaks([]) == [0]
 
 
 def test_hexagons_hold_their_points():
     rng = np.random.default_rng(1)
     xy = rng.uniform(0, 2000, size=(500, 2)) + [400_000, 4_400_000]
-    q, r = maps.hexagon_index(xy, 150.0)
-    cells = maps.hexagons(q, r, 150.0)
+    q, r = gaps.hexagon_index(xy, 150.0)
+    cells = gaps.hexagons(q, r, 150.0)
     assert shapely.covers(cells, shapely.points(xy)).all()
     assert shapely.area(cells) == pytest.approx(np.sqrt(3) / 2 * 150.0 ** 2)
 
@@ -60,7 +75,7 @@ def test_gap_cells_count_types_no_resident_reaches():
         "dist_b": [600.0, 700.0, 200.0],     # nobody in the first cell reaches b
     }, geometry=shapely.points([[500_000, 4_400_000], [500_010, 4_400_010],
                                 [502_000, 4_400_000]]), crs=crs)
-    cells = maps.gap_cells(homes, {"a": 300.0, "b": 500.0, "c": 400.0}, cell_m=150.0)
+    cells = gaps.gap_cells(homes, {"a": 300.0, "b": 500.0, "c": 400.0}, cell_m=150.0)
     assert len(cells) == 2 and cells.crs == homes.crs
     first = cells[cells.contains(homes.geometry.iloc[0])].iloc[0]
     assert first["n_missing_types"] == 1 and first["missing_types"] == "b"
@@ -201,9 +216,6 @@ def test_amap_overlays_are_shifted_to_gcj02(beijing_analysis):
 
 
 def test_city_scale_maps_leave_out_the_residence_layer(helsinki_analysis, monkeypatch):
-    from planner import maps
-    from planner.outputs import analysis_layers
-
     layers = analysis_layers(helsinki_analysis, isochrones=False)
     full = maps.build_map(layers, helsinki_analysis.catalogue, lang="en")
     monkeypatch.setattr(maps, "max_map_residences", 10)
@@ -211,3 +223,50 @@ def test_city_scale_maps_leave_out_the_residence_layer(helsinki_analysis, monkey
     full_html, capped_html = full.get_root().render(), capped.get_root().render()
     assert len(capped_html) < len(full_html)
     assert '"x": []' in capped_html.replace('"x":[]', '"x": []')
+
+
+def test_no_data_types_and_candidates_on_the_map(helsinki_analysis):
+    layers = analysis_layers(helsinki_analysis, isochrones=False)
+    summary = helsinki_analysis.summary.copy()
+    no_data = "kindergarten"
+    summary["facilities_in_area"] = np.where(summary["type_id"] == no_data, 0, 3)
+    communities = layers["communities"].assign(score_data=0.5, n_types_data=30,
+                                               detour_index=1.31)
+    candidates = gpd.GeoDataFrame(
+        {"rank": [2, 1], "type_id": ["pharmacy", no_data], "site_id": ["g1", "g2"],
+         "label": ["学院路 · 网格 002_003", ""], "community_id": ["a", "b"],
+         "added_population": [120.0, 80.0], "added_by_type": ['{"pharmacy": 120}', None],
+         "kind": ["generated", "generated"]},
+        geometry=shapely.points([[24.94, 60.17], [24.95, 60.165]]), crs=4326)
+    html = maps.build_map({**layers, "communities": communities, "summary": summary,
+                           "candidates": candidates},
+                          helsinki_analysis.catalogue, lang="zh").get_root().render()
+    blocks = data_blocks(html)
+    config = blocks["pl-data-config"]
+    index = [t["id"] for t in config["types"]].index(no_data)
+    assert config["hasData"][index] is False and sum(config["hasData"]) == len(
+        config["hasData"]) - 1
+    assert shows(html, "无数据")
+    # hexagon counts leave out the type without data
+    cells = blocks["pl-data-cells"]["p"]
+    assert max(cells["n"]) < layers["gaps"]["n_missing_types"].max()
+    assert blocks["pl-data-communities"]["p"]["detour"][0] == 1.31
+    sites = blocks["pl-data-candidates"]
+    assert sorted(sites["rank"]) == [1, 2]
+    first = sites["rank"].index(2)
+    assert sites["label"][first] == "学院路 · 网格 002_003"
+    assert sites["gains"][first][0][1] == 120 and sites["label"][1 - first] == "g2"
+    # without the column, every type has data
+    plain = data_blocks(maps.build_map(layers, helsinki_analysis.catalogue).get_root().render())
+    assert all(plain["pl-data-config"]["hasData"])
+
+
+def test_run_record_carries_the_quality_entry(helsinki_analysis, tmp_path):
+    from planner.outputs import run_record
+
+    before = getattr(helsinki_analysis, "quality", None)
+    helsinki_analysis.quality = {"checked": True}
+    try:
+        assert run_record(helsinki_analysis)["quality"] == {"checked": True}
+    finally:
+        helsinki_analysis.quality = before

@@ -43,7 +43,7 @@ def test_snap_finds_the_nearest_edge(helsinki_network, fractions):
     (xmin, ymin), (xmax, ymax) = net.node_xy.min(axis=0), net.node_xy.max(axis=0)
     xy = np.array(fractions) * [xmax - xmin, ymax - ymin] + [xmin, ymin]
     points = shapely.points(xy)
-    snap = net.snap(points, max_distance_m=1e6)
+    snap = net.snap(points, max_distance_m=1e6, prefer_ground=False)
     geometry = net.edge_geometry
     brute = np.array([shapely.distance(geometry, point).min() for point in points])
     np.testing.assert_allclose(snap.access_m, brute, atol=1e-6)

@@ -65,14 +65,21 @@ def test_coverage_is_recomputable_from_residence_distances(demo_out, helsinki_an
                                    expected.to_numpy(), atol=0.1)
 
 
-def test_demo_shows_real_gaps(helsinki_analysis):
-    """The Helsinki extract has no kindergarten: nobody is covered, and it is reported."""
-    communities = helsinki_analysis.communities
+def test_demo_shows_no_data_apart_from_real_gaps(helsinki_analysis):
+    """The Helsinki extract has no kindergarten: that is no data, not a gap."""
+    analysis = helsinki_analysis
+    communities = analysis.communities
     assert communities["population"].gt(0).all()
-    if "kindergarten" in helsinki_analysis.catalogue.type_ids:
-        assert "kindergarten" not in set(helsinki_analysis.facilities["type_id"])
-        assert (communities["cov_kindergarten"] == 0).all()
-        assert communities["missing_types"].str.contains("kindergarten").all()
+    assert "kindergarten" not in set(analysis.facilities["type_id"])
+    assert (communities["cov_kindergarten"] == 0).all()
+    assert not communities["missing_types"].str.contains("kindergarten").any()
+    status = analysis.type_status
+    assert not status.loc["kindergarten", "has_data"]
+    assert (communities["no_data_types"] == (~status["has_data"]).sum()).all()
+    # missing_types lists only types with data that nobody in the community reaches
+    for row in communities.itertuples():
+        for type_id in filter(None, row.missing_types.split(",")):
+            assert status.loc[type_id, "has_data"] and getattr(row, f"cov_{type_id}") == 0
 
 
 def test_beijing_extract(beijing_analysis, tmp_path):

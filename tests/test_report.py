@@ -78,3 +78,13 @@ def test_chinese_text_renders_as_glyphs_not_boxes(tmp_path):
         assert not same(cells[i], cells[4]), f"{characters[i]} renders as a missing-glyph box"
         for j in range(i + 1, 4):
             assert not same(cells[i], cells[j])
+
+
+def test_types_without_data_read_no_data_not_zero(report_inputs):
+    communities, summary, catalogue = report_inputs
+    summary = summary.drop(columns="facilities_in_area", errors="ignore")  # absent: all data
+    marked = summary.assign(facilities_in_area=(summary["type_id"] != "kindergarten") * 4)
+    page = render_report(communities, marked, catalogue, lang="zh")
+    assert "无数据" in page and "无数据" not in render_report(communities, summary, catalogue)
+    english = render_report(communities, marked, catalogue, lang="en")
+    assert english.count("no data") == len(communities)  # one row per community section

@@ -23,6 +23,8 @@ from planner.access import Access
 from planner.errors import PlannerError
 from planner.network import WalkNetwork
 from planner.sites import (
+    TYPE_PALETTE,
+    UNASSIGNED_COLOUR,
     GreedyRanking,
     MaximalCovering,
     Reallocation,
@@ -32,11 +34,10 @@ from planner.sites import (
     load_premises,
     rank_sites,
     reallocation_layer,
-    reallocation_legend,
     site_distances,
     suitability,
     type_weights,
-    write_sites,
+    write_sites_files,
 )
 from tests.conftest import DEMO_COMMUNITIES, ROOT
 
@@ -596,12 +597,11 @@ def test_reallocation_layer_for_the_map(helsinki_sites):
     assert (layer.loc[layer["assigned_types"] == "", "colour"] == "#9e9e9e").all()
     assert assigned["popup"].str.contains("residents").all()
     assert reallocation_layer(helsinki_sites, lang="zh")["popup"].str.contains("人|未分配").all()
-    legend = reallocation_legend(helsinki_sites)
-    assert len(legend) == helsinki_sites.plan["type_id"].nunique() + 1
-    assert set(layer["colour"]) <= {colour for _, colour in legend}
-    # the layer alone (as read back from the GeoPackage) gives the colours it uses
-    from_layer = reallocation_legend(layer)
-    assert {colour for _, colour in from_layer} == set(layer["colour"]) | {"#9e9e9e"}
+    # one palette colour per assigned type (the type adding the most), grey otherwise
+    assert set(layer["colour"]) <= set(TYPE_PALETTE) | {UNASSIGNED_COLOUR}
+    top_type = assigned["assigned_types"].str.split(",").str[0]
+    assert (assigned.groupby(top_type)["colour"].nunique() == 1).all()
+    assert assigned["colour"].nunique() == top_type.nunique()
 
 
 # --------------------------------------------------------------------------- outputs and CLI
@@ -616,7 +616,12 @@ def test_write_sites_adds_layers_atomically(helsinki_analysis, helsinki_sites, t
     from planner.outputs import write_analysis
 
     out = tmp_path / "out"
-    write_analysis(helsinki_analysis, out, render_map=lambda analysis, path: path.write_text(""))
+
+    def write_sites(result, folder):
+        write_analysis(helsinki_analysis, folder,
+                       render_map=lambda analysis, path: path.write_text(""),
+                       extra_files=lambda stage: {"sites": write_sites_files(result, stage)})
+
     for _ in range(2):  # a second run replaces the layers
         write_sites(helsinki_sites, out)
     layers = dict(pyogrio.list_layers(out / "coverage.gpkg"))
@@ -696,3 +701,91 @@ def test_sites_command_bad_premises(helsinki_pbf, helsinki_analysis, tmp_path):
     result = run_cli(helsinki_pbf, "--premises", DEMO_PREMISES, "--type", "nonsense",
                      "--out", out)
     assert result.exit_code == 2 and "unknown facility type nonsense" in result.output
+
+
+# --------------------------------------------------------------------------- finding the sites
+
+
+def test_candidates_layer_ranks_labels_and_places(helsinki_analysis, helsinki_sites):
+    layer = helsinki_sites.candidates
+    assert {"rank", "type_id", "site_id", "label", "community_id", "added_population",
+            "added_by_type", "kind"} <= set(layer.columns)
+    assert layer.crs == helsinki_analysis.network.crs
+    assert layer["rank"].dtype.kind == "i"
+    for _, rows in layer.groupby("type_id", sort=False):
+        assert rows["rank"].tolist() == list(range(1, len(rows) + 1))
+    assert set(layer["kind"]) <= {"premises", "candidate", "generated"}
+    assert layer["label"].notna().all() and not layer["label"].str.match(r"^node\d+").any()
+    # a premises is found by its own name, an unnamed one by its street and community
+    names = layer["site_id"].map(helsinki_sites.premises.set_index("premises_id")["name"])
+    named = (layer["kind"] == "premises") & names.notna()
+    assert named.any() and (layer.loc[named, "label"] == names[named]).all()
+    unnamed = layer[(layer["kind"] == "premises") & names.isna()]
+    assert len(unnamed)
+    assert (unnamed["label"] != unnamed["site_id"]).all()
+    assert (unnamed["label"].str.split(" · ").str[1] == unnamed["community_name"]).all()
+    ids = set(helsinki_analysis.communities["community_id"])
+    assert set(layer["community_id"].dropna()) <= ids and layer["community_id"].notna().any()
+    # added_by_type lists every type the site is ranked for, with its residents
+    for row in layer.itertuples():
+        ranked = layer[layer["site_id"] == row.site_id]
+        assert row.added_by_type.count("+") == len(ranked)
+
+
+def test_sites_csv_coordinates_round_trip(helsinki_analysis, helsinki_sites, tmp_path):
+    from planner.sites import write_sites_files
+
+    write_sites_files(helsinki_sites, tmp_path, basemap="amap")
+    table = pd.read_csv(tmp_path / "sites.csv")
+    assert {"label", "community_id", "community_name", "lon", "lat", "lon_gcj02",
+            "lat_gcj02"} <= set(table.columns)
+    points = gpd.GeoSeries(gpd.points_from_xy(table["lon"], table["lat"]), crs=4326)
+    error_m = points.to_crs(helsinki_analysis.network.crs).distance(
+        helsinki_sites.ranking.geometry.reset_index(drop=True))
+    assert error_m.max() < 0.2  # 6 decimals: about 0.1 m
+    assert (table["rank"] == table.groupby("type_id", sort=False).cumcount() + 1).all()
+    # Helsinki lies outside China: GCJ-02 leaves it where it is
+    np.testing.assert_allclose(table["lon_gcj02"], table["lon"])
+    layer = gpd.read_file(tmp_path / "coverage.gpkg", layer="candidates")
+    assert layer.crs.to_epsg() == 4326 and len(layer) == len(helsinki_sites.ranking)
+    assert layer["rank"].dtype.kind == "i"
+    plain = tmp_path / "osm"
+    plain.mkdir()
+    write_sites_files(helsinki_sites, plain)
+    assert "lon_gcj02" not in pd.read_csv(plain / "sites.csv").columns
+
+
+def test_generated_sites_carry_street_names_on_the_bupt_extract(beijing_analysis):
+    from planner.sites.labels import SEPARATOR
+
+    result = rank_sites(beijing_analysis, types=["kindergarten", "elderly_day_care"],
+                        count=3, new_sites="always", reallocate=False)
+    generated = result.candidates[result.candidates["kind"] == "generated"]
+    assert len(generated)
+    assert not generated["label"].str.contains(r"node\d", regex=True).any()
+    streets = set(pd.Series(beijing_analysis.network.edge_name).dropna().astype(str))
+    first = generated["label"].str.split(SEPARATOR, regex=False).str[0]
+    assert first.isin(streets).all()
+    assert first.str.contains(r"[\u4e00-\u9fff]", regex=True).any()
+    assert generated["community_id"].notna().all()
+    assert (generated["label"].str.split(SEPARATOR, regex=False).str.len() == 2).all()
+
+
+def test_chinese_tables_are_chinese(helsinki_analysis, tmp_path):
+    from planner.sites import plan_table, ranking_table
+
+    table = premises_table(helsinki_analysis).assign(status=["空置", "低效", "在用", "闲置"])
+    path = tmp_path / "premises.csv"
+    table.to_csv(path, index=False)
+    result = rank_sites(helsinki_analysis, path, types=["elderly_day_care", "kindergarten"],
+                        count=3)
+    text = ranking_table(result, lang="zh") + plan_table(result, lang="zh")
+    for english in ("elderly_day_care", "kindergarten", "generated", "premises", "vacant",
+                    "idle", "greedy", "Optimal", "(outside)"):
+        assert english not in text
+    assert "养老" in text or "幼儿园" in text
+    plan = plan_table(result, lang="zh")
+    used = set(result.plan["premises_id"])
+    written = dict(zip(table["premises_id"].astype(str), table["status"], strict=True))
+    for premises_id in used:
+        assert written[premises_id] in plan

@@ -4,6 +4,8 @@ The generator (``benchmarks/synthetic_city.py``) is what the city-scale
 benchmark uses; here a city of about 8,000 walking nodes is written into
 ``tmp_path`` and read like any city. The same graph also checks the access
 engine's contraction of degree-two chains against the uncontracted search.
+A tiny city checks the XML output (same objects as the PBF, read by osmnx)
+and the OSMnx-tutorial baseline of ``benchmarks/bench_tutorial.py``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ def city_pbf(tmp_path_factory):
 @pytest.fixture(scope="module")
 def city_analysis(city_pbf):
     return analyze(city_pbf)
+
+
+@pytest.fixture(scope="module")
+def city_area(city_pbf):
+    return load_area(city_pbf, feature_keys=load_catalogue().feature_keys())
+
+
+@pytest.fixture(scope="module")
+def tiny_city(tmp_path_factory):
+    """A city of about 1,500 walking nodes and few facilities, as PBF and as XML."""
+    directory = tmp_path_factory.mktemp("tiny")
+    options = {"seed": 1, "facility_density": 0.02, "directory": directory}
+    pbf = synthetic_city(1_500, 300, **options)
+    return pbf, synthetic_city(1_500, 300, fmt="xml", **options)
 
 
 def test_generation_is_deterministic_by_seed():
@@ -83,8 +99,8 @@ def test_every_type_is_found_and_distances_are_sane(city_analysis):
     assert len(coverage) > 10 and 0.05 < coverage.mean() < 0.95
 
 
-def test_river_and_expressway_are_not_walked(city_pbf):
-    area = load_area(city_pbf, feature_keys=load_catalogue().feature_keys())
+def test_river_and_expressway_are_not_walked(city_area):
+    area = city_area
     assert not area.edges["highway"].isin(["motorway"]).any()
     # the river cuts every north-south street but the bridges: the graph is still one piece
     network = build_network(area, largest_component=False)
@@ -94,9 +110,9 @@ def test_river_and_expressway_are_not_walked(city_pbf):
     assert np.bincount(labels).max() > 0.95 * network.n_nodes
 
 
-def test_contracted_search_equals_the_full_graph(city_pbf):
+def test_contracted_search_equals_the_full_graph(city_area):
     catalogue = load_catalogue()
-    area = load_area(city_pbf, feature_keys=catalogue.feature_keys())
+    area = city_area
     network = build_network(area)
     reduced = contract(network)
     assert reduced.n_terminals < 0.7 * network.n_nodes
@@ -114,9 +130,9 @@ def test_contracted_search_equals_the_full_graph(city_pbf):
         np.testing.assert_allclose(ours[finite], full[finite], rtol=1e-9, atol=1e-9)
 
 
-def test_worker_processes_give_the_same_distances(city_pbf):
+def test_worker_processes_give_the_same_distances(city_area):
     catalogue = load_catalogue()
-    area = load_area(city_pbf, feature_keys=catalogue.feature_keys())
+    area = city_area
     network = build_network(area)
     facilities = classify(area.features, catalogue)
     limits = dict(list(catalogue.thresholds_m().items())[:6])
@@ -125,3 +141,34 @@ def test_worker_processes_give_the_same_distances(city_pbf):
     two = Access(network, facilities.geometry, facilities["type_id"], limits,
                  workers=2).solve()
     np.testing.assert_array_equal(one.node_distance_m, two.node_distance_m)
+
+
+def test_xml_output_holds_the_same_objects_as_the_pbf(tiny_city):
+    import osmium
+
+    from benchmarks.bench_scale import read_floor
+
+    pbf, xml = tiny_city
+    assert pbf.name.endswith(".osm.pbf") and xml.name.endswith(".osm")
+    assert xml.read_bytes().startswith(b"<?xml")
+
+    def objects(path):
+        return [(entity.type_str(), entity.id, dict(entity.tags),
+                 [node.ref for node in entity.nodes] if entity.is_way() else
+                 (round(entity.location.lon, 7), round(entity.location.lat, 7)))
+                for entity in osmium.FileProcessor(str(path))]
+
+    assert objects(pbf) == objects(xml)
+    assert read_floor(pbf)["ways"] == read_floor(xml)["ways"] > 0
+
+
+def test_tutorial_baseline_reads_the_xml(tiny_city, tmp_path):
+    from benchmarks.bench_tutorial import tutorial_pipeline
+
+    result = tutorial_pipeline(tiny_city[1], tmp_path, max_facilities=12)
+    assert list(result["stages"]) == ["imports", "graph and features", "classify", "project",
+                                      "nearest nodes", "isochrones", "coverage", "map"]
+    assert result["nodes"] > 300 and result["homes"] == 300
+    assert result["facilities"] == 12
+    assert 0.0 < result["mean_coverage"] <= 1.0
+    assert (tmp_path / "map.html").stat().st_size > 10_000

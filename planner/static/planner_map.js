@@ -78,13 +78,32 @@
     var config = P.data(options.data);
     P.map = map;
     P.config = config;
-    [["pl-communities", 380], ["pl-cells", 390], ["pl-areas", 400], ["pl-residences", 450]]
-      .forEach(function (pane) { map.createPane(pane[0]).style.zIndex = pane[1]; });
+    // Service areas (no pointer events) lie under one canvas that draws every
+    // interactive shape and finds the topmost one under the mouse; markers sit
+    // above in Leaflet's marker pane. Nothing that ignores the mouse lies above
+    // something that wants it, so every click reaches a feature.
+    map.createPane("pl-areas").style.zIndex = 350;
     map.getPane("pl-areas").style.pointerEvents = "none";
-    P.canvas = L.canvas({ pane: "pl-residences", padding: 0.3 });
+    map.createPane("pl-shapes").style.zIndex = 410;
+    P.canvas = L.canvas({ pane: "pl-shapes", padding: 0.3, tolerance: 3 });
     L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
     map.attributionControl.setPrefix(
       '<a href="https://leafletjs.com" title="A JavaScript library for interactive maps">Leaflet</a>');
+    map.on("overlayadd overlayremove", function () { P.restack(); P.updateLegend(); });
+  };
+
+  /** Drawing order on the shared canvas, bottom to top. */
+  var STACK = ["communities", "missingCells", "gapResidences", "premises"];
+
+  P.restack = function () {
+    STACK.forEach(function (name) {
+      var layer = P.layers[name];
+      if (layer && P.map.hasLayer(layer)) layer.bringToFront();
+    });
+  };
+
+  P.hasData = function (typeIndex) {
+    return !P.config.hasData || P.config.hasData[typeIndex] !== false;
   };
 
   P.onType = function (listener) {
@@ -95,6 +114,7 @@
   P.setType = function (index) {
     P.typeIndex = index;
     P.listeners.forEach(function (listener) { listener(index); });
+    if (P.map) P.restack();
   };
 
   function typeLabel(index) {
@@ -104,11 +124,20 @@
 
   // ------------------------------------------------------------------ communities
 
+  function fixed(value, digits) {
+    return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
+  }
+
   function communityPopup(p) {
     var cfg = P.config, s = cfg.strings, html = [];
     html.push('<div class="pl-title">' + esc(p.name) + ' <span class="pl-muted">' + esc(p.id) + "</span></div>");
     html.push("<div>" + s.population + ": " + num(p.population) + " · " + s.score + ": <b>" +
       pct(p.score) + "</b></div>");
+    var extra = [];
+    if (p.scoreData !== undefined) extra.push(s.scoreData + ": <b>" + pct(p.scoreData) + "</b>");
+    if (p.typesData !== undefined) extra.push(s.typesData + ": " + num(p.typesData));
+    if (p.detour !== undefined) extra.push(s.detour + ": " + fixed(p.detour, 2));
+    if (extra.length) html.push('<div class="pl-extra">' + extra.join(" · ") + "</div>");
     html.push('<table class="pl-table"><thead><tr><th>' + s.type + "</th><th>" + s.threshold +
       "</th><th>" + s.coverage + "</th></tr></thead><tbody>");
     cfg.scenes.forEach(function (scene, sceneIndex) {
@@ -116,10 +145,16 @@
         "</th><th>" + pct(p.scenes[sceneIndex]) + "</th></tr>");
       cfg.types.forEach(function (t, typeIndex) {
         if (t.scene !== sceneIndex) return;
-        var value = p.cov[typeIndex], missing = value === 0;
-        html.push("<tr" + (missing ? ' class="pl-missing"' : "") + "><td>" + esc(t.label) +
-          "</td><td>" + num(t.threshold) + " m</td><td>" + (missing ? s.missing : pct(value)) +
-          "</td></tr>");
+        var value = p.cov[typeIndex], cls = "", shown = pct(value);
+        if (!P.hasData(typeIndex)) {
+          cls = ' class="pl-nodata"';
+          shown = s.noData;
+        } else if (value === 0) {
+          cls = ' class="pl-missing"';
+          shown = s.missing;
+        }
+        html.push("<tr" + cls + "><td>" + esc(t.label) + "</td><td>" + num(t.threshold) +
+          " m</td><td>" + shown + "</td></tr>");
       });
     });
     html.push("</tbody></table>");
@@ -128,14 +163,15 @@
 
   P.communities = function (data) {
     var layer = L.geoJSON(features(data), {
-      pane: "pl-communities",
+      renderer: P.canvas,
       style: function (f) {
-        return { color: "#333", weight: 1.5, fillColor: f.properties.fill, fillOpacity: 0.3 };
+        return { color: "#333", weight: 1.5, fillColor: f.properties.fill, fillOpacity: 0.35 };
       },
       onEachFeature: function (f, l) {
         l.bindPopup(function () { return communityPopup(f.properties); },
           { maxWidth: 480, minWidth: 300, maxHeight: 380, className: "pl-popup" });
-        l.bindTooltip(esc(f.properties.name) + " · " + pct(f.properties.score), { sticky: true });
+        l.bindTooltip(esc(f.properties.name || f.properties.id) + " · " + P.config.strings.score +
+          " " + pct(f.properties.score), { sticky: true, className: "pl-tooltip" });
       }
     });
     P.layers.communities = layer;
@@ -212,8 +248,8 @@
       gap[0].forEach(function (r, k) {
         var distance = gap[1][k];
         L.circleMarker([data.y[r], data.x[r]], {
-          renderer: P.canvas, radius: Math.min(3 + 2 * Math.sqrt(data.p[r] / 100), 10),
-          color: "#49006a", weight: 1, fillColor: "#dd3497", fillOpacity: 0.85
+          renderer: P.canvas, radius: Math.min(2.5 + 1.5 * Math.sqrt(data.p[r] / 100), 7),
+          color: "#49006a", weight: 0.8, fillColor: "#dd3497", fillOpacity: 0.8
         }).bindPopup(
           '<div class="pl-title">' + s.residence + ' <span class="pl-muted">' + esc(data.id[r]) +
           "</span></div><div>" + s.population + ": " + num(data.p[r]) + "</div><div>" +
@@ -229,7 +265,7 @@
   function cellPopup(p) {
     var cfg = P.config, s = cfg.strings;
     var missing = cfg.types.filter(function (t, i) {
-      return (parseInt(p.m.substr(2 * (i >> 3), 2), 16) >> (7 - (i & 7))) & 1;
+      return P.hasData(i) && (parseInt(p.m.substr(2 * (i >> 3), 2), 16) >> (7 - (i & 7))) & 1;
     }).map(function (t) { return esc(t.label); });
     return '<div class="pl-title">' + s.cell + ' <span class="pl-muted">' + esc(p.id) + "</span></div>" +
       "<div>" + s.population + ": " + num(p.population) + " · " + s.residences + ": " + p.residences +
@@ -239,15 +275,63 @@
 
   P.missingCells = function (data) {
     var layer = L.geoJSON(features(data), {
-      pane: "pl-cells",
+      renderer: P.canvas,
       style: function (f) {
         return { color: "#444", weight: 0.5, fillColor: f.properties.fill, fillOpacity: 0.65 };
       },
       onEachFeature: function (f, l) {
         l.bindPopup(function () { return cellPopup(f.properties); }, { maxWidth: 360, className: "pl-popup" });
+        l.bindTooltip(P.config.strings.missingTypes + ": " + f.properties.n, { sticky: true, className: "pl-tooltip" });
       }
     });
     P.layers.missingCells = layer;
+    return layer;
+  };
+
+  // ------------------------------------------------------------------ premises and candidate sites
+
+  P.premises = function (data) {
+    var layer = L.featureGroup();
+    data.x.forEach(function (x, i) {
+      L.circleMarker([data.y[i], x], {
+        renderer: P.canvas, radius: 7, color: "#333", weight: 1.2,
+        fillColor: data.colour[i] || "#fd8d3c", fillOpacity: 0.9
+      }).bindPopup('<div class="pl-popup-premises">' + (data.popup[i] || esc(data.id[i])) + "</div>",
+        { className: "pl-popup" })
+        .bindTooltip(esc(data.id[i]) + (data.label[i] ? " · " + esc(data.label[i]) : ""),
+          { className: "pl-tooltip" })
+        .addTo(layer);
+    });
+    P.layers.premises = layer;
+    return layer;
+  };
+
+  function candidatePopup(data, i) {
+    var s = P.config.strings, rows = data.gains[i].map(function (g) {
+      return "<tr><td>" + esc(g[0]) + "</td><td>+" + num(g[1]) + "</td></tr>";
+    }).join("");
+    return '<div class="pl-title"><span class="pl-rank-inline">' + data.rank[i] + "</span> " +
+      esc(data.label[i]) + "</div>" +
+      '<table class="pl-table pl-kv"><tr><th>' + s.rank + "</th><td>" + data.rank[i] + "</td></tr>" +
+      "<tr><th>" + s.type + "</th><td>" + esc(data.type[i]) + "</td></tr>" +
+      (data.kind[i] ? "<tr><th>" + s.kind + "</th><td>" + esc(data.kind[i]) + "</td></tr>" : "") +
+      (data.community[i] ? "<tr><th>" + s.community + "</th><td>" + esc(data.community[i]) + "</td></tr>" : "") +
+      "</table><div><b>" + s.added + "</b></div>" +
+      '<table class="pl-table">' + rows + "</table>";
+  }
+
+  P.candidates = function (data) {
+    var layer = L.featureGroup();
+    data.x.forEach(function (x, i) {
+      var rank = data.rank[i];
+      L.marker([data.y[i], x], {
+        icon: L.divIcon({ html: "<div>" + rank + "</div>", className: "pl-rank",
+          iconSize: [24, 24], iconAnchor: [12, 12], popupAnchor: [0, -10] }),
+        title: data.label[i], riseOnHover: true, zIndexOffset: 1000 - rank
+      }).bindPopup(function () { return candidatePopup(data, i); }, { className: "pl-popup", minWidth: 220 })
+        .addTo(layer);
+    });
+    P.layers.candidates = layer;
     return layer;
   };
 
@@ -266,8 +350,8 @@
         options.order.forEach(function (index) {
           var option = document.createElement("option");
           option.value = index;
-          option.textContent = typeLabel(index) + " — " +
-            s.uncovered.replace("{n}", num(options.uncovered[index]));
+          option.textContent = typeLabel(index) + " — " + (P.hasData(index) ?
+            s.uncovered.replace("{n}", num(options.uncovered[index])) : s.noData);
           select.appendChild(option);
         });
         select.value = options.initial;
@@ -289,29 +373,50 @@
         var div = L.DomUtil.create("div", "pl-legend");
         var stops = cfg.scoreStops.join(",");
         var cells = options.cellClasses.map(function (c) {
-          return '<div><i style="background:' + c[1] + '"></i>' + esc(c[0]) + "</div>";
+          return '<span class="pl-class"><i style="background:' + c[1] + '"></i>' + esc(c[0]) + "</span>";
         }).join("");
+        var cellsTitle = cfg.hasData && cfg.hasData.indexOf(false) >= 0 ? s.cellsData : s.cellsTitle;
         div.innerHTML = '<div class="pl-title">' + esc(cfg.title) + "</div>" +
-          "<div><b>" + s.communityScore + "</b></div>" +
+          '<div data-layer="communities"><b>' + s.communityScore + "</b>" +
           '<div class="pl-ramp" style="background:linear-gradient(to right,' + stops + ')"></div>' +
-          '<div class="pl-ramp-labels"><span>0%</span><span>50%</span><span>100%</span></div>' +
-          '<div class="pl-area-row"><i class="pl-area-swatch"></i><span>' + s.serviceArea +
-          ': <span class="pl-current-type"></span></span></div>' +
-          '<div><i class="pl-dot"></i>' + s.gapResidences + "</div>" +
-          "<div><b>" + s.cellsTitle + "</b></div>" + cells +
-          '<div class="pl-muted">' + esc(options.note) + "</div>";
+          '<div class="pl-ramp-labels"><span>0%</span><span>50%</span><span>100%</span></div></div>' +
+          '<div data-layer="serviceAreas" class="pl-area-row"><i class="pl-area-swatch"></i><span>' +
+          s.serviceArea + ': <span class="pl-current-type"></span></span></div>' +
+          '<div data-layer="gapResidences"><i class="pl-dot"></i>' + s.gapResidences + "</div>" +
+          '<div data-layer="missingCells"><b>' + cellsTitle + '</b><div class="pl-classes">' + cells + "</div></div>" +
+          '<div data-layer="premises"><i class="pl-dot pl-premises-dot"></i>' + s.premisesLegend + "</div>" +
+          '<div data-layer="candidates"><span class="pl-rank-inline">1</span> ' + s.candidateLegend + "</div>" +
+          '<div class="pl-muted pl-note">' + esc(options.note) + "</div>";
         L.DomEvent.disableClickPropagation(div);
         L.DomEvent.disableScrollPropagation(div);
         return div;
       }
     });
     var control = new Legend().addTo(P.map);
+    P.legendControl = control;
     P.onType(function (index) {
       var container = control.getContainer();
       container.querySelector(".pl-current-type").textContent = typeLabel(index);
       var colour = cfg.scenes[cfg.types[index].scene].colour;
       container.querySelector(".pl-area-swatch").style.background = colour;
     });
+    P.updateLegend();
+  };
+
+  /** Show the legend entries of the layers on the map, and only those. */
+  P.updateLegend = function () {
+    if (!P.legendControl) return;
+    var rows = P.legendControl.getContainer().querySelectorAll("[data-layer]");
+    Array.prototype.forEach.call(rows, function (row) {
+      var layer = P.layers[row.getAttribute("data-layer")];
+      row.style.display = layer && P.map.hasLayer(layer) ? "" : "none";
+    });
+  };
+
+  /** After every layer and control: the drawing order and the legend. */
+  P.finish = function () {
+    P.restack();
+    P.updateLegend();
   };
 
   window.planner = P;

@@ -1,0 +1,52 @@
+"""``planner analyze``: coverage of every facility type per community."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from planner.cli.common import (
+    adopt_language,
+    analysis_options,
+    check_basemap,
+    out_option,
+    print_scores,
+    print_written,
+    progress,
+    set_language,
+    source_kwargs,
+)
+
+
+def run_analysis(out: Path, lang: str | None, *, basemap: str = "osm",
+                 tianditu_key: str | None = None, **kwargs):
+    """Analyse, write everything to ``out`` and print the summary; returns the analysis.
+
+    ``kwargs`` go to :func:`planner.analyze`. ``lang`` is the ``--lang`` option:
+    when omitted the outputs are Chinese when the facility names are.
+    """
+    from planner.outputs import write_analysis
+    from planner.pipeline import analyze
+
+    check_basemap({"basemap": basemap, "tianditu_key": tianditu_key})
+    click.echo("planner analyze", err=True)
+    analysis = analyze(progress=progress, **kwargs)
+    lang = adopt_language(lang, analysis.facilities["name"])
+    write_analysis(analysis, out, lang=lang, basemap=basemap, tianditu_key=tianditu_key)
+    print_scores(analysis, lang)
+    print_written(out, lang)
+    return analysis
+
+
+@click.command("analyze")
+@click.argument("source", required=False, type=click.Path(path_type=Path))
+@analysis_options
+@out_option
+def analyze_command(source, place, bbox, communities, population, catalogue, facility_lists,
+                    facilities_crs, walk_speed, crs, tile_m, lang, basemap, tianditu_key, out):
+    """Coverage of every facility type per community, written to --out."""
+    set_language(lang)
+    kwargs = source_kwargs(source, place, bbox, communities, population, catalogue,
+                           walk_speed, crs, facility_lists, facilities_crs, tile_m)
+    run_analysis(out, lang, basemap=basemap, tianditu_key=tianditu_key, **kwargs)

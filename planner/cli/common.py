@@ -1,0 +1,256 @@
+"""What the commands share: options, language, progress lines and the console summary.
+
+Imported to print ``planner --help``, so it imports nothing heavy at module
+level (no numpy, pandas, geopandas …): the commands import the library inside
+their functions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from planner import settings
+from planner.basemaps import BASEMAP_CHOICES, resolve_basemap
+from planner.errors import PlannerError, one_line
+from planner.i18n import CJK, detect_lang, pick, system_lang
+
+#: Chinese names of the stages reported by :func:`planner.analyze` and
+#: :func:`planner.sites.rank_sites` (a stage missing here prints its id).
+STAGES_ZH = {
+    "catalogue": "设施目录", "load": "读取数据", "classify": "设施分类", "lists": "设施清单",
+    "name_conflicts": "名称冲突", "network": "步行路网", "access": "可达性",
+    "residences": "住宅", "communities": "社区边界", "snap": "吸附路网", "distances": "步行距离",
+    "coverage": "覆盖率", "network_quality": "路网质量", "sites_load": "读取房产",
+    "coverage_sets": "覆盖集合", "ranking": "候选点排序", "reallocation": "再利用方案",
+}
+
+#: How the community boundaries were chosen (``community_source``), in Chinese.
+COMMUNITY_SOURCES_ZH = {"grid": "网格", "osm": "OSM 边界", "user": "用户边界"}
+
+
+# --------------------------------------------------------------------------- language
+
+
+def set_language(lang: str | None) -> str:
+    """Set :data:`planner.settings.lang` from ``--lang`` or the system locale; return it.
+
+    Called first in every command, so that messages logged during the work are
+    in the user's language. The previous value comes back when the command
+    ends, so a command run in-process (tests, notebooks) leaves no trace.
+    """
+    context = click.get_current_context(silent=True)
+    if context is not None:  # the root's: the group prints errors in the language too
+        previous = settings.lang
+        context.find_root().call_on_close(lambda: setattr(settings, "lang", previous))
+    settings.lang = lang if lang in ("zh", "en") else system_lang()
+    return settings.lang
+
+
+def adopt_language(lang: str | None, names) -> str:
+    """The language of the outputs: ``--lang``, else Chinese when the facility names are."""
+    settings.lang = lang or detect_lang(names)
+    return settings.lang
+
+
+def error_line(error: BaseException | str) -> str:
+    """``error: …`` (``错误: …`` in Chinese), one line."""
+    return f"{pick('错误', 'error')}: {error}"
+
+
+class LogFormatter(logging.Formatter):
+    """``WARNING: …`` as ``警告: …`` when the language is Chinese."""
+
+    LEVELS_ZH = {"DEBUG": "调试", "INFO": "信息", "WARNING": "警告", "ERROR": "错误",
+                 "CRITICAL": "严重错误"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelname
+        if settings.lang == "zh":
+            level = self.LEVELS_ZH.get(level, level)
+        return f"{level}: {record.getMessage()}"
+
+
+def configure_logging(verbose: bool) -> None:
+    """Log warnings (and with ``verbose`` details) to stderr, one line each."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogFormatter())
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+
+
+# --------------------------------------------------------------------------- options
+
+
+def lang_option(help_text: str = "Language of tables and labels "
+                                 "(default: Chinese when the names are).",
+                choices: tuple[str, ...] = ("zh", "en"), default: str | None = None):
+    """The ``--lang`` option."""
+    return click.option("--lang", type=click.Choice(choices), default=default,
+                        show_default=default is not None, help=help_text)
+
+
+def basemap_options(function):
+    """``--basemap`` and ``--tianditu-key``."""
+    function = click.option(
+        "--tianditu-key", envvar="TIANDITU_KEY", default=None, metavar="KEY",
+        help="Tianditu (天地图) token for --basemap tianditu [env TIANDITU_KEY].")(function)
+    return click.option(
+        "--basemap", type=click.Choice(BASEMAP_CHOICES), default="osm", show_default=True,
+        help="Map tiles: OpenStreetMap, Amap/高德 (GCJ-02; every overlay is shifted to "
+             "match) or Tianditu/天地图 (needs a key).")(function)
+
+
+def out_option(function):
+    """``--out``: the output folder."""
+    return click.option("--out", type=click.Path(path_type=Path), default=Path("out"),
+                        show_default=True, help="Output folder.")(function)
+
+
+def analysis_options(function):
+    """The options of a command that runs an analysis (source, inputs, language, map)."""
+    options = [
+        click.option("--place", help='Download by place name, e.g. "西陵区, 宜昌市, 湖北省".'),
+        click.option("--bbox", nargs=4, type=float, default=None,
+                     metavar="WEST SOUTH EAST NORTH", help="Download a bounding box (degrees)."),
+        click.option("--communities", type=click.Path(path_type=Path),
+                     help="Community boundaries (GeoPackage, GeoJSON, Shapefile)."),
+        click.option("--population", type=click.Path(path_type=Path),
+                     help="Population points or polygons (overrides the building estimate)."),
+        click.option("--catalogue", type=click.Path(path_type=Path),
+                     help="Replace the packaged catalogue of scenes and facility types."),
+        click.option("--facilities", "facility_lists", multiple=True,
+                     type=click.Path(path_type=Path),
+                     help="A facility list (CSV, XLSX, GeoJSON, GeoPackage); repeatable."),
+        click.option("--facilities-crs", type=click.Choice(["wgs84", "gcj02", "bd09"]),
+                     default="wgs84", show_default=True,
+                     help="Datum of the lists' coordinates (Amap: gcj02, Baidu: bd09)."),
+        click.option("--walk-speed", "walk_speed", type=float, default=None,
+                     help=f"Walking speed, m/s (default {settings.walk_speed_m_per_s})."),
+        click.option("--crs", default=None, help="Metric CRS to compute in (default: local UTM)."),
+        click.option("--tile-m", "tile_m", type=float, default=None,
+                     help="Solve distances in square tiles of this side (metres) to bound "
+                          "memory on a whole city; same results."),
+        lang_option(),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return basemap_options(function)
+
+
+def check_files(*paths) -> None:
+    """Raise :class:`PlannerError` for the first given path that does not exist."""
+    for path in paths:
+        if path is not None and not Path(path).exists():
+            message = pick("文件不存在", "file not found")
+            raise PlannerError(message, path)
+
+
+def source_kwargs(source, place, bbox, communities, population, catalogue, walk_speed, crs,
+                  facility_lists=(), facilities_crs="wgs84", tile_m=None) -> dict:
+    """The keyword arguments of :func:`planner.analyze`, input files checked."""
+    if source is None and place is None and not bbox:
+        raise click.UsageError(pick("请给出 SOURCE 文件、--place 或 --bbox",
+                                    "give a SOURCE file, --place or --bbox"))
+    check_files(source, communities, population, catalogue, *facility_lists)
+    return dict(source=source, place=place, bbox=tuple(bbox) if bbox else None,
+                communities=communities, population=population, catalogue=catalogue,
+                walk_speed_m_per_s=walk_speed, crs=crs, facility_lists=facility_lists,
+                facilities_crs=facilities_crs, tile_m=tile_m)
+
+
+def check_basemap(write_options: dict | None) -> None:
+    """Fail on a bad basemap (or Tianditu without a key) before any work."""
+    options = write_options or {}
+    resolve_basemap(options.get("basemap", "osm"), options.get("tianditu_key"))
+
+
+# --------------------------------------------------------------------------- printing
+
+
+def progress(stage: str, seconds: float) -> None:
+    """Print a finished stage and its duration on stderr (a :data:`planner.timing.Progress`)."""
+    label = STAGES_ZH.get(stage, stage) if settings.lang == "zh" else stage
+    # a Chinese character takes two columns of the terminal
+    padding = " " * max(12 - len(label) - len(CJK.findall(label)), 0)
+    click.echo(f"  {label}{padding} {seconds:8.2f} {pick('秒', 's')}", err=True)
+
+
+def _community_names(communities, lang: str):
+    """Names to print: grid cells get a label in ``lang`` instead of the stored bilingual one."""
+    names = communities["name"].astype(str)
+    if "community_source" not in communities:
+        return names
+    grid = communities["community_source"].eq("grid")
+    cell = communities["community_id"].astype(str).str[1:]
+    return names.where(~grid, pick("网格 ", "grid ", lang) + cell)
+
+
+def community_table(analysis, lang: str, max_rows: int = 50) -> str:
+    """Scene scores per community as a fixed-width text table (percent)."""
+    import pandas as pd
+
+    zh = lang == "zh"
+    communities = analysis.communities
+    table = pd.DataFrame({
+        "id": communities["community_id"].to_numpy(),
+        "名称" if zh else "name": _community_names(communities, lang).to_numpy(),
+        "人口" if zh else "population": communities["population"].to_numpy()})
+    for scene in analysis.catalogue.scenes:
+        table[scene.zh if zh else scene.id] = (
+            communities[f"score_{scene.id}"] * 100).round(0).to_numpy()
+    table["总分" if zh else "score"] = (communities["score"] * 100).round(0).to_numpy()
+    table = table.sort_values(table.columns[0])
+    note = ""
+    if len(table) > max_rows:  # a whole city on a grid has thousands of cells
+        hidden = len(table) - max_rows
+        table = table.head(max_rows)
+        note = pick(f"\n… 另有 {hidden} 个社区, 见 summary.csv",
+                    f"\n… {hidden} more communities in summary.csv", lang)
+    with pd.option_context("display.width", 200, "display.max_columns", 20,
+                           "display.unicode.east_asian_width", True):
+        return table.to_string(index=False, na_rep="-") + note
+
+
+def print_scores(analysis, lang: str) -> None:
+    """Where the facilities came from, then the scene scores per community."""
+    from planner.i18n import facility_origin
+
+    source = analysis.parameters["community_source"]
+    if lang == "zh":
+        source = COMMUNITY_SOURCES_ZH.get(source, source)
+    click.echo(facility_origin(analysis, lang))
+    click.echo(f"\n{pick('各社区场景得分', 'Scene scores per community', lang)} "
+               f"({pick('覆盖率 %', 'coverage %', lang)}; {source}):")
+    click.echo(community_table(analysis, lang))
+
+
+def print_written(out: Path, lang: str) -> None:
+    """The last line: where the results are."""
+    click.echo(f"\n{pick('结果已写入', 'results written to', lang)} {out}")
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class PlannerGroup(click.Group):
+    """Turns PlannerError into one line on stderr and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PlannerError as error:
+            click.echo(error_line(error), err=True)
+            sys.exit(2)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
+            raise
+        except Exception as error:  # a bug: one line unless PLANNER_DEBUG is set
+            if os.environ.get("PLANNER_DEBUG"):
+                raise
+            hint = pick("设置 PLANNER_DEBUG=1 可显示回溯", "set PLANNER_DEBUG=1 for a traceback")
+            click.echo(error_line(f"{pick('意外错误', 'unexpected')} {one_line(error)} "
+                                  f"({hint})"), err=True)
+            sys.exit(1)

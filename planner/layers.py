@@ -1,0 +1,84 @@
+"""An analysis as the layers of its results: what ``coverage.gpkg`` holds and the map draws.
+
+:func:`analysis_layers` is the one place where an analysis becomes layers:
+the columns of the output contract (README, "Outputs"), the walking service
+areas (:mod:`planner.isochrones`) and the gap hexagons (:mod:`planner.gaps`).
+:mod:`planner.outputs` only writes these layers to files, and
+:mod:`planner.maps` only draws them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+
+from planner.gaps import gap_cells
+from planner.isochrones import analysis_service_areas
+from planner.timing import Stopwatch
+
+if TYPE_CHECKING:
+    from planner.pipeline import Analysis
+
+#: Facility columns written when the analysis has them (facility lists, merges).
+OPTIONAL_FACILITY_COLUMNS = ("list_rule", "source", "merged_osm_id")
+
+
+def facility_layer(analysis: Analysis) -> gpd.GeoDataFrame:
+    """One row per (facility, type): ids, type, scene, name, how it matched, geometry."""
+    optional = [column for column in OPTIONAL_FACILITY_COLUMNS
+                if column in analysis.facilities.columns]
+    return analysis.facilities[["facility_id", "type_id", "scene_id", "name", "match",
+                                *optional, "on_network", "geometry"]]
+
+
+def residence_layer(analysis: Analysis) -> gpd.GeoDataFrame:
+    """Residences with their population and walking distance to every type (metres)."""
+    columns = ["residence_id", "community_id", "population", "floor_area_m2", "storeys",
+               "source", "on_network", *analysis.distance_columns, "geometry"]
+    return analysis.residences[columns]
+
+
+def gap_layer(analysis: Analysis, cell_m: float | None = None) -> gpd.GeoDataFrame:
+    """:func:`planner.gaps.gap_cells` of the analysis' residences, hexagons ``cell_m`` wide."""
+    return gap_cells(residence_layer(analysis), analysis.catalogue.thresholds_m(), cell_m=cell_m)
+
+
+def analysis_layers(analysis: Analysis, *, isochrones: bool = True,
+                    gap_cell_m: float | None = None,
+                    stopwatch: Stopwatch | None = None) -> dict[str, gpd.GeoDataFrame]:
+    """The GeoPackage layers of the output contract.
+
+    Parameters
+    ----------
+    analysis
+        The result of :func:`planner.analyze`.
+    isochrones
+        Whether to draw the service areas (the slow part: about a second on the demo).
+    gap_cell_m
+        Width of the gap hexagons, metres (:data:`planner.gaps.gap_cell_m`).
+    stopwatch
+        Times the stages ``layers`` and ``isochrones``.
+
+    Returns
+    -------
+    dict
+        ``facilities``, ``residences``, ``communities``, ``walk_edges``,
+        ``gaps`` (hexagons with the facility types their residents cannot
+        reach: ``cell_id``, ``cell_m``, ``population``, ``n_residences``,
+        ``n_missing_types``, ``missing_types``, ``mean_missing_types``) and,
+        unless ``isochrones=False``, ``isochrones`` (the walking service area
+        of every type with a facility: ``type_id``, ``threshold_m``); in the
+        analysis' metric CRS.
+    """
+    clock = stopwatch or Stopwatch()
+    with clock.stage("layers"):
+        residences = residence_layer(analysis)
+        layers = {"facilities": facility_layer(analysis), "residences": residences,
+                  "communities": analysis.communities.copy(),
+                  "walk_edges": analysis.network.edges_frame(),
+                  "gaps": gap_cells(residences, analysis.catalogue.thresholds_m(),
+                                    cell_m=gap_cell_m)}
+    if isochrones:
+        layers["isochrones"] = clock.run("isochrones", analysis_service_areas, analysis)
+    return layers
