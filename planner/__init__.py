@@ -23,13 +23,17 @@ _PUBLIC = {
     "load_catalogue": "planner.catalogue",
     "PlannerError": "planner.errors",
     "WalkNetwork": "planner.network", "build_network": "planner.network",
-    "read_results": "planner.outputs", "write_analysis": "planner.outputs",
+    "read_results": "planner.outputs", "write_analysis": "planner.export",
     "Analysis": "planner.pipeline", "analyze": "planner.pipeline",
     "Area": "planner.sources", "download_area": "planner.sources",
     "load_area": "planner.sources", "read_layer": "planner.sources",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "Access", "Analysis", "Area", "Catalogue", "PlannerError", "WalkNetwork", "analyze",
+    "build_network", "classify", "download_area", "load_area", "load_catalogue",
+    "read_layer", "read_results", "write_analysis",
+]
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # for type checkers and IDEs; never executed
@@ -37,7 +41,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from planner.catalogue import Catalogue, classify, load_catalogue
     from planner.errors import PlannerError
     from planner.network import WalkNetwork, build_network
-    from planner.outputs import read_results, write_analysis
+    from planner.export import write_analysis
+    from planner.outputs import read_results
     from planner.pipeline import Analysis, analyze
     from planner.sources import Area, download_area, load_area, read_layer
 

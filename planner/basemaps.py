@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from planner.errors import PlannerError
+from planner.i18n import pick
 
 #: Basemaps: tile URL template, attribution, datum of the tiles, zoom limit.
 BASEMAPS = {
@@ -51,13 +52,17 @@ def resolve_basemap(basemap: str, tianditu_key: str | None = None) -> dict:
         or the ``TIANDITU_KEY`` environment variable).
     """
     if basemap not in BASEMAPS:
-        raise PlannerError(f"unknown basemap {basemap!r}; choose one of "
-                           f"{', '.join(BASEMAPS)}")
+        message = pick(f"未知底图 {basemap!r}, 可选 {', '.join(BASEMAPS)}",
+                       f"unknown basemap {basemap!r}; choose one of {', '.join(BASEMAPS)}")
+        raise PlannerError(message)
     entry = dict(BASEMAPS[basemap], id=basemap)
     if basemap == "tianditu":
         key = tianditu_key or os.environ.get("TIANDITU_KEY")
         if not key:
-            raise PlannerError("the Tianditu basemap needs a key: pass --tianditu-key KEY or "
-                               "set TIANDITU_KEY (free at https://console.tianditu.gov.cn)")
+            message = pick("天地图底图需要密钥: 请用 --tianditu-key KEY 或设置 TIANDITU_KEY"
+                           " (可在 https://console.tianditu.gov.cn 免费申请)",
+                           "the Tianditu basemap needs a key: pass --tianditu-key KEY or "
+                           "set TIANDITU_KEY (free at https://console.tianditu.gov.cn)")
+            raise PlannerError(message)
         entry["key"] = key
     return entry

@@ -33,7 +33,7 @@ import csv
 import hashlib
 import json
 import logging
-import math
+import os
 import re
 import time
 import tomllib
@@ -111,6 +111,13 @@ def _toml_rows(path: Path) -> list:
     """The areas of a TOML file, each merged over ``[defaults]``."""
     with path.open("rb") as handle:
         document = tomllib.load(handle)
+    unknown = sorted(set(document) - {"defaults", "areas"})
+    if unknown:
+        message = pick(f"未知的顶层字段 {', '.join(unknown)} (选项须写在 [defaults] 或 "
+                       "[[areas]] 中)",
+                       f"unknown top-level key(s) {', '.join(unknown)} (options go in "
+                       "[defaults] or an [[areas]] table)")
+        raise PlannerError(message, path)
     defaults, areas = document.get("defaults", {}), document.get("areas", [])
     if not isinstance(defaults, dict):
         message = pick("'defaults' 须为表 [defaults]", "'defaults' must be a table [defaults]")
@@ -139,19 +146,26 @@ def _read_rows(path: Path) -> list:
 
 
 def _number(row: dict, key: str, entry: str, path: Path) -> float | None:
-    """A positive number field of an area, or ``None`` when absent."""
-    value = row.get(key)
-    if value is None:
+    """A number field of an area in the range of its CLI option, or ``None`` when absent."""
+    from planner.validate import check_number
+
+    try:
+        return check_number(row.get(key), key, where=entry)
+    except PlannerError as error:
+        raise PlannerError(error.message, path) from error
+
+
+def _crs(row: dict, entry: str, path: Path) -> str | None:
+    """The area's ``crs``: valid, projected, in metres (its fit is checked on the extract)."""
+    from planner.validate import check_metric_crs
+
+    if row.get("crs") is None:
         return None
     try:
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not (math.isfinite(number) and number > 0):
-        message = pick(f"{entry}: 字段 '{key}' 须为正数, 而不是 {value!r}",
-                       f"{entry}: field '{key}' must be a positive number, not {value!r}")
-        raise PlannerError(message, path)
-    return number
+        check_metric_crs(row["crs"], option=f"{entry}: crs")
+    except PlannerError as error:
+        raise PlannerError(error.message, path) from error
+    return row["crs"]
 
 
 def _facilities(row: dict, entry: str, path: Path) -> tuple[str, ...]:
@@ -207,7 +221,8 @@ def _area_spec(row, index: int, names: set[str], path: Path) -> AreaSpec:
     return AreaSpec(name=name, place=row.get("place"),
                     facilities=_facilities(row, entry, path),
                     facilities_crs=row.get("facilities_crs", "wgs84"),
-                    walk_speed=_number(row, "walk_speed", entry, path), crs=row.get("crs"),
+                    walk_speed=_number(row, "walk_speed", entry, path),
+                    crs=_crs(row, entry, path),
                     tile_m=_number(row, "tile_m", entry, path), **resolved)
 
 
@@ -236,15 +251,22 @@ def read_areas(path: str | Path) -> list[AreaSpec]:
 
 def run_area(spec: AreaSpec, out_dir: str) -> dict:
     """Analyse one area and write its folder; never raises (failures are returned)."""
-    from planner.outputs import write_analysis
+    from planner.export import write_analysis
     from planner.pipeline import analyze
+    from planner.results import catalogue_files
 
     start = time.perf_counter()
     folder = Path(out_dir)
+    fingerprint = spec.fingerprint()
     try:
         analysis = analyze(**spec.analyze_kwargs())
-        write_analysis(analysis, folder)
-        (folder / FINGERPRINT_FILE).write_text(spec.fingerprint(), encoding="utf-8")
+
+        # the stamp is written with the result, so a folder never has one without the other
+        def stamp(stage: Path) -> dict:
+            (stage / FINGERPRINT_FILE).write_text(fingerprint, encoding="utf-8")
+            return {}
+
+        write_analysis(analysis, folder, extra_files=catalogue_files(analysis, stamp))
         return {"name": spec.name, "status": "ok", "seconds": round(time.perf_counter() - start, 3),
                 "timings_s": analysis.timings_s}
     except Exception as error:  # one area's failure must not stop the batch
@@ -361,36 +383,80 @@ def run_batch(areas_file: str | Path, out_dir: str | Path, *, scheduler: str | N
     PlannerError
         For a bad areas file, or a scheduler that cannot be reached.
     """
+    from planner.staging import check_output_dir, replace_directory
+    from planner.validate import check_number
+
     specs = read_areas(areas_file)
-    out_dir = Path(out_dir)
+    workers = check_number(workers, "--workers")
+    out_dir = check_output_dir(out_dir, inputs=(Path(areas_file), *_input_files(specs)))
     start = time.perf_counter()
     skipped = {spec.name for spec in specs if _unchanged(spec, out_dir)}
     records = {name: {"name": name, "status": "skipped",
                       "reason": "inputs and parameters unchanged"} for name in skipped}
     to_run = [spec for spec in specs if spec.name not in skipped]
     address = scheduler or ""
-    if to_run:
-        with quiet_dask():
-            client, cluster, address = connect(scheduler, workers)
-            try:
-                out_dir.mkdir(parents=True, exist_ok=True)
-                _run_on(client, to_run, out_dir, records, progress)
-            finally:
+    with quiet_dask():
+        # reached before anything is written: an unreachable scheduler costs seconds
+        client, cluster, address = connect(scheduler, workers) if to_run else (None, None,
+                                                                                 address)
+        try:
+            # the whole folder is built beside --out and replaces it as a whole
+            with replace_directory(out_dir) as stage:
+                for name in sorted(skipped):
+                    _carry_over(out_dir / name, stage / name)
+                if to_run:
+                    _run_on(client, to_run, stage, records, progress)
+                result = _finish_batch(specs, records, skipped, stage, address, start,
+                                       progress)
+        finally:
+            if client is not None:
                 client.close()
-                if cluster is not None:
-                    cluster.close()
+            if cluster is not None:
+                cluster.close()
+    result.out_dir = out_dir
+    return result
+
+
+def _finish_batch(specs: list[AreaSpec], records: dict, skipped: set[str], stage: Path,
+                  address: str, start: float,
+                  progress: Callable[[dict], None] | None) -> BatchResult:
+    """Report the skipped areas, combine the communities and write the batch files."""
     if progress is not None:  # areas that ran were reported as they completed
         for spec in specs:
             if spec.name in skipped:
                 progress(records[spec.name])
     areas = [records[spec.name] for spec in specs]
-    communities = combined_communities(out_dir, [a["name"] for a in areas
-                                                 if a["status"] in ("ok", "skipped")])
-    result = BatchResult(areas=areas, communities=communities, out_dir=out_dir,
+    communities = combined_communities(stage, [a["name"] for a in areas
+                                               if a["status"] in ("ok", "skipped")])
+    result = BatchResult(areas=areas, communities=communities, out_dir=stage,
                          scheduler=address,
                          timings_s={"total": round(time.perf_counter() - start, 3)})
-    write_batch_outputs(result)
+    write_batch_files(result, stage)
     return result
+
+
+def _input_files(specs: list[AreaSpec]) -> list[Path]:
+    """Every input file the areas name (they must not lie inside ``--out``)."""
+    files = []
+    for spec in specs:
+        for path in (spec.source, spec.communities, spec.population, spec.catalogue,
+                     *spec.facilities):
+            if path:
+                files.append(Path(path))
+    return files
+
+
+def _carry_over(earlier: Path, new: Path) -> None:
+    """An unchanged area's earlier folder into the new result: hard links, else copies."""
+    import shutil
+
+    def link(source: str, destination: str) -> None:
+        try:
+            os.link(source, destination)
+        except OSError:  # another file system, or links not supported
+            shutil.copy2(source, destination)
+
+    shutil.copytree(earlier, new, copy_function=link)
 
 
 # --------------------------------------------------------------------------- outputs
@@ -411,22 +477,21 @@ def combined_communities(out_dir: Path, names: list[str]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), geometry="geometry", crs=4326)
 
 
-def write_batch_outputs(result: BatchResult) -> None:
-    """``communities.csv``, ``communities.gpkg``, ``map.html`` and ``batch.json``, staged."""
-    from planner.outputs import package_versions, staged_directory, write_layers
+def write_batch_files(result: BatchResult, folder: Path) -> None:
+    """``communities.csv``, ``communities.gpkg``, ``map.html`` and ``batch.json`` in ``folder``."""
+    from planner.outputs import package_versions, write_layers
 
     communities = result.communities
-    with staged_directory(result.out_dir) as stage:
-        communities.drop(columns="geometry").to_csv(stage / "communities.csv", index=False,
-                                                    encoding="utf-8")
-        if len(communities):
-            write_layers(stage / "communities.gpkg", {"communities": communities})
-            write_scores_map(communities, stage / "map.html")
-        record = {"areas": result.areas, "scheduler": result.scheduler,
-                  "communities": len(communities), "failed": result.failed,
-                  "versions": package_versions(), "timings_s": result.timings_s}
-        (stage / "batch.json").write_text(json.dumps(record, ensure_ascii=False, indent=2),
-                                          encoding="utf-8")
+    communities.drop(columns="geometry").to_csv(folder / "communities.csv", index=False,
+                                                encoding="utf-8")
+    if len(communities):
+        write_layers(folder / "communities.gpkg", {"communities": communities})
+        write_scores_map(communities, folder / "map.html")
+    record = {"areas": result.areas, "scheduler": result.scheduler,
+              "communities": len(communities), "failed": result.failed,
+              "versions": package_versions(), "timings_s": result.timings_s}
+    (folder / "batch.json").write_text(json.dumps(record, ensure_ascii=False, indent=2),
+                                       encoding="utf-8")
 
 
 def write_scores_map(communities: gpd.GeoDataFrame, path: Path) -> None:

@@ -172,9 +172,11 @@ def _bd_published_inverse(lon: FloatArray, lat: FloatArray) -> LonLat:
 
 def _check_iteration_args(tolerance_deg: float, max_iter: int) -> None:
     if not (tolerance_deg > 0.0 and math.isfinite(tolerance_deg)):
-        raise ValueError(f"tolerance_deg must be a positive finite number, got {tolerance_deg!r}")
+        msg = f"tolerance_deg must be a positive finite number, got {tolerance_deg!r}"
+        raise ValueError(msg)
     if max_iter < 0:
-        raise ValueError(f"max_iter must be >= 0, got {max_iter!r}")
+        msg = f"max_iter must be >= 0, got {max_iter!r}"
+        raise ValueError(msg)
 
 
 def _fixed_point_inverse(
@@ -485,7 +487,8 @@ def _normalise_name(name: object, role: str) -> str:
         key = re.sub(r"[\s_-]", "", name).lower()
         if key in CRS_NAMES:
             return key
-    raise ValueError(f"unknown {role} CRS name {name!r}; expected one of {', '.join(CRS_NAMES)}")
+    msg = f"unknown {role} CRS name {name!r}; expected one of {', '.join(CRS_NAMES)}"
+    raise ValueError(msg)
 
 
 def transform(lon: ArrayLike, lat: ArrayLike, src: str, dst: str) -> LonLat:

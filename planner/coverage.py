@@ -24,7 +24,8 @@ import pandas as pd
 import shapely
 
 from planner import settings
-from planner.catalogue import Catalogue, ResidenceRules, any_rule, name_lines
+from planner.catalogue_model import Catalogue, ResidenceRules, any_rule
+from planner.classify import name_lines
 from planner.columns import find_column
 from planner.errors import PlannerError
 

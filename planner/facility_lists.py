@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 from difflib import SequenceMatcher
 from pathlib import Path
 
@@ -46,7 +45,6 @@ from planner import settings
 from planner.catalogue import Catalogue
 from planner.columns import find_column
 from planner.coords import CRS_NAMES, transform_geometries
-from planner.encodings import TEXT_SUFFIXES, decode_bytes, read_text_table
 from planner.errors import PlannerError
 from planner.sources import read_layer
 
@@ -165,25 +163,8 @@ def read_facility_list(path: str | Path, catalogue: Catalogue, *, crs_name: str 
 
 
 def _read_list_layer(path: Path, encoding: str | None) -> gpd.GeoDataFrame:
-    """``read_layer``, with CSV/TXT text in any of the encodings :mod:`planner.encodings` reads.
-
-    ``read_layer`` reads UTF-8 comma-separated text only, so other text is
-    handed to it as a UTF-8 CSV copy of the same name (errors still name ``path``).
-    """
-    suffix = path.suffix.lower()
-    if suffix not in TEXT_SUFFIXES or not path.is_file():
-        return read_layer(path, what="facility list")
-    used = decode_bytes(path.read_bytes(), path, encoding)[1]
-    if suffix == ".csv" and used == "utf-8-sig":
-        return read_layer(path, what="facility list")
-    table = read_text_table(path, encoding)
-    with tempfile.TemporaryDirectory(prefix="planner-list-") as folder:
-        copy = Path(folder) / f"{path.stem}.csv"
-        table.to_csv(copy, index=False, encoding="utf-8")
-        try:
-            return read_layer(copy, what="facility list")
-        except PlannerError as error:
-            raise PlannerError(error.message, path) from error
+    """``read_layer``: CSV/TXT text in UTF-8, GBK or GB18030 (see :mod:`planner.encodings`)."""
+    return read_layer(path, what="facility list", encoding=encoding)
 
 
 def _merge_duplicate_ids(layer: gpd.GeoDataFrame, matched: pd.DataFrame,

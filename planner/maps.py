@@ -49,7 +49,6 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -76,8 +75,26 @@ from planner.colours import (  # noqa: F401  (re-exported: planner.maps.score_co
     score_colour,
     score_colours,
 )
-from planner.coords import transform, transform_geometries
+from planner.coords import transform, transform_geometries  # noqa: F401  (re-exported)
 from planner.errors import PlannerError
+from planner.map_data import (  # noqa: F401  (re-exported: planner.maps.encode_polygons …)
+    Datum,
+    MapSetup,
+    area_cells_payload,
+    candidates_payload,
+    cells_payload,
+    collection,
+    communities_payload,
+    decode_polygons,
+    encode_polygons,
+    facility_payloads,
+    json_text,
+    point_digits,
+    polygon_digits,
+    residences_payload,
+    to_display,
+    type_data_status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +106,13 @@ max_map_residences: int = 30_000
 #: Simplification tolerance of polygons drawn on the map, metres.
 display_tolerance_m: float = 3.0
 
-#: Decimal places of longitude/latitude in the map (6 ≈ 0.1 m, 5 ≈ 1 m).
-point_digits: int = 6
-polygon_digits: int = 5
+#: Above this many coordinates the service areas are drawn as the squares of a
+#: grid of :data:`area_cell_m` that hold a street within reach, not as the
+#: streets themselves (a city's 55 types of streets would be ~40 MB of page).
+max_map_area_coordinates: int = 400_000
+
+#: Width of the squares of city-scale service areas, metres.
+area_cell_m: float = 100.0
 
 #: 16×16 SVG paths (filled white on the scene colour, even-odd rule).
 SCENE_ICONS = {
@@ -137,7 +158,7 @@ STRINGS = {
         "candidate": "Candidate site", "rank": "Rank", "site": "Site", "kind": "Kind",
         "community": "Community", "added": "Residents added", "total": "total",
         "note": "Walking metres on the street network; a service area is the streets within "
-                "the threshold, {w} m either side.",
+                "the threshold.",
         "match": {"tag": "OSM tag", "name": "name keyword", "list": "facility list"},
     },
     "zh": {
@@ -164,7 +185,7 @@ STRINGS = {
         "candidateLegend": "候选选址（数字为排名）",
         "candidate": "候选选址", "rank": "排名", "site": "选址", "kind": "类别",
         "community": "社区", "added": "新增覆盖人口", "total": "合计",
-        "note": "距离为沿街道网络的步行距离（米）；服务范围为阈值内的街道两侧各 {w} 米。",
+        "note": "距离为沿街道网络的步行距离（米）；服务范围为阈值内可达的街道。",
         "match": {"tag": "OSM 标签", "name": "名称关键词", "list": "设施清单"},
     },
 }
@@ -247,99 +268,10 @@ def inline_assets() -> str:
         f"<script>{text}</script>\n" for text in js)
 
 
-def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
 def _data_block(data_id: str, text: str) -> Element:
     safe = text.replace("</", "<\\/")  # a JSON string may not close the script element
     return Element(f'<script type="application/json" id="{data_id}">{safe}</script>')
 
-
-def _nullable(values, digits: int | None = None) -> list:
-    """A list for JSON: NaN → None, optionally rounded."""
-    array = np.asarray(values, dtype=float)
-    if digits is not None:
-        array = np.round(array, digits)
-    return np.where(np.isnan(array), None, array).tolist()
-
-
-def encode_polygons(geoms: np.ndarray, digits: int | None = None) -> dict:
-    """Polygons as compact JSON: quantised, delta-coded coordinates with ragged offsets.
-
-    Every geometry becomes a MultiPolygon. ``c`` holds the coordinates
-    multiplied by ``s = 10**digits``, rounded to integers and stored as
-    differences from the previous coordinate (``x0, y0, dx1, dy1, ...``);
-    ``r``, ``p`` and ``m`` are the offsets of :func:`shapely.to_ragged_array`
-    (coordinates per ring, rings per polygon, polygons per geometry). About a
-    third of the size of GeoJSON; ``planner_map.js`` decodes it, and so does
-    :func:`decode_polygons`.
-    """
-    scale = 10 ** (polygon_digits if digits is None else digits)
-    geoms = np.asarray(geoms, dtype=object)
-    if len(geoms) == 0:
-        return {"s": scale, "c": [], "r": [0], "p": [0], "m": [0]}
-    kind, coords, offsets = shapely.to_ragged_array(geoms)
-    if kind == shapely.GeometryType.POLYGON:
-        offsets = (*offsets, np.arange(len(geoms) + 1))
-    elif kind != shapely.GeometryType.MULTIPOLYGON:
-        message = f"expected polygons, got {kind!r}"
-        raise ValueError(message)
-    quantised = np.round(coords[:, :2] * scale).astype(np.int64)
-    deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
-    rings, polygons, multi = offsets
-    return {"s": scale, "c": deltas.ravel().tolist(), "r": rings.tolist(),
-            "p": polygons.tolist(), "m": multi.tolist()}
-
-
-def decode_polygons(encoded: Mapping) -> np.ndarray:
-    """The MultiPolygons of :func:`encode_polygons` (coordinates rounded to its grid)."""
-    coords = np.cumsum(np.asarray(encoded["c"], dtype=np.int64).reshape(-1, 2), axis=0) \
-        / encoded["s"]
-    offsets = tuple(np.asarray(encoded[key], dtype=np.int64) for key in ("r", "p", "m"))
-    if len(offsets[2]) <= 1:
-        return np.array([], dtype=object)
-    return shapely.from_ragged_array(shapely.GeometryType.MULTIPOLYGON, coords, offsets)
-
-
-def _collection(geoms: np.ndarray, properties: dict) -> str:
-    """``{"e": encode_polygons(geoms), "p": {column: [value ...]}}`` as JSON."""
-    return _json({"e": encode_polygons(geoms), "p": properties})
-
-
-def _to_display(frame: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
-    """Simplified for display (in a metric CRS), then in EPSG:4326, without empties."""
-    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
-    if frame.crs is None:
-        message = "a map layer has no CRS"
-        raise PlannerError(message)
-    metric = frame
-    if frame.crs.is_geographic and len(frame):
-        metric = frame.to_crs(frame.estimate_utm_crs())
-    if tolerance_m > 0 and len(metric):
-        metric = metric.set_geometry(shapely.simplify(metric.geometry.to_numpy(), tolerance_m,
-                                                      preserve_topology=True), crs=metric.crs)
-    return metric.to_crs(4326)
-
-
-class _Datum:
-    """Shifts WGS 84 longitude/latitude to the basemap's datum."""
-
-    def __init__(self, datum: str) -> None:
-        self.datum = datum
-
-    def geometries(self, frame: gpd.GeoDataFrame) -> np.ndarray:
-        geoms = frame.geometry.to_numpy()
-        if self.datum != "wgs84":
-            geoms = transform_geometries(geoms, "wgs84", self.datum)
-        return geoms
-
-    def points(self, frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-        xy = shapely.get_coordinates(shapely.point_on_surface(frame.geometry.to_numpy()))
-        x, y = xy[:, 0], xy[:, 1]
-        if self.datum != "wgs84":
-            x, y = transform(x, y, "wgs84", self.datum)
-        return np.round(x, point_digits), np.round(y, point_digits)
 
 
 def _deterministic_ids(root) -> None:
@@ -356,29 +288,11 @@ def _deterministic_ids(root) -> None:
 # --------------------------------------------------------------------------- the map
 
 
-@dataclass
-class _Setup:
-    """What every layer of one map needs: language, strings, basemap, types and scenes."""
-
-    lang: str
-    text: dict
-    tiles: dict
-    datum: _Datum
-    types: list
-    scenes: list
-    scene_config: list
-    has_data: np.ndarray
-
-    @property
-    def type_index(self) -> dict[str, int]:
-        return {t.id: i for i, t in enumerate(self.types)}
-
 
 def _setup(layers: Mapping, catalogue: Catalogue | None, lang: str | None, basemap: str,
-           tianditu_key: str | None) -> _Setup:
+           tianditu_key: str | None) -> MapSetup:
     """Check the layers and settle the language, the types shown and their data status."""
     from planner.i18n import detect_lang
-    from planner.isochrones import buffer_m
 
     cat = catalogue or load_catalogue()
     tiles = resolve_basemap(basemap, tianditu_key)
@@ -391,7 +305,6 @@ def _setup(layers: Mapping, catalogue: Catalogue | None, lang: str | None, basem
         message = f"unknown language {lang!r}; choose zh or en"
         raise PlannerError(message)
     text = dict(STRINGS[lang])
-    text["note"] = text["note"].format(w=f"{buffer_m:g}")
     types = [t for t in cat.types if f"dist_{t.id}" in layers["residences"].columns]
     if not types:
         message = "the residences layer has no dist_<type> column of the catalogue"
@@ -400,28 +313,16 @@ def _setup(layers: Mapping, catalogue: Catalogue | None, lang: str | None, basem
     scene_config = [{"id": scene.id, "label": scene.zh if lang == "zh" else scene.en,
                      "colour": SCENE_COLOURS.get(scene.id) or next(extra),
                      "icon": SCENE_ICONS.get(scene.id, DEFAULT_ICON)} for scene in cat.scenes]
-    return _Setup(lang=lang, text=text, tiles=tiles, datum=_Datum(tiles["datum"]), types=types,
+    return MapSetup(lang=lang, text=text, tiles=tiles, datum=Datum(tiles["datum"]), types=types,
                   scenes=cat.scenes, scene_config=scene_config,
                   has_data=type_data_status(layers.get("summary"), [t.id for t in types]))
 
-
-def type_data_status(summary: pd.DataFrame | None, type_ids: list[str]) -> np.ndarray:
-    """Whether each type has data: False where every ``facilities_in_area`` of it is 0.
-
-    Without a summary, or a summary without ``facilities_in_area``, every type
-    has data.
-    """
-    if summary is None or "facilities_in_area" not in summary.columns:
-        return np.ones(len(type_ids), dtype=bool)
-    count = pd.to_numeric(summary["facilities_in_area"], errors="coerce")
-    most = count.groupby(summary["type_id"].astype(str)).max()
-    return ~most.reindex(type_ids).eq(0).to_numpy(bool)
 
 
 class _Page:
     """The folium map being built, with its inline assets and JSON data blocks."""
 
-    def __init__(self, setup: _Setup, bounds: np.ndarray, title: str | None) -> None:
+    def __init__(self, setup: MapSetup, bounds: np.ndarray, title: str | None) -> None:
         west, south, east, north = bounds
         if setup.tiles["datum"] != "wgs84":
             (west, east), (south, north) = transform([west, east], [south, north], "wgs84",
@@ -445,7 +346,7 @@ class _Page:
                   "types": types, "hasData": setup.has_data.tolist(),
                   "scoreStops": list(SCORE_STOPS), "title": self.figure.title,
                   "basemap": setup.tiles["id"], "datum": setup.tiles["datum"]}
-        self.script("configure", {"data": self.data("config", _json(config))}, with_map=True)
+        self.script("configure", {"data": self.data("config", json_text(config))}, with_map=True)
         _add_basemap(self.fmap, setup.tiles, setup.lang)
 
     def data(self, key: str, payload: str) -> str:
@@ -505,11 +406,11 @@ def build_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
     """
     setup = _setup(layers, catalogue, lang, basemap, tianditu_key)
     text = setup.text
-    communities = _to_display(layers["communities"], display_tolerance_m)
+    communities = to_display(layers["communities"], display_tolerance_m)
     bounds = communities.total_bounds if len(communities) else \
         layers["residences"].to_crs(4326).total_bounds
     page = _Page(setup, bounds, title)
-    page.layer("communities", "communities", _communities_payload(communities, setup),
+    page.layer("communities", "communities", communities_payload(communities, setup),
                text["communities"])
     has_area = _add_service_areas(page, layers.get("isochrones"))
     uncovered = _add_residences(page, layers["residences"])
@@ -527,16 +428,21 @@ def _add_service_areas(page: _Page, areas: gpd.GeoDataFrame | None) -> set[str]:
     if areas is None or len(areas) == 0:
         return set()
     type_index = setup.type_index
-    areas = _to_display(areas[areas["type_id"].isin(type_index)], display_tolerance_m)
-    payload = _collection(setup.datum.geometries(areas),
-                          {"t": areas["type_id"].map(type_index).astype(int).tolist()})
+    areas = areas[areas["type_id"].isin(type_index)]
+    if shapely.get_num_coordinates(areas.geometry.to_numpy()).sum() > max_map_area_coordinates:
+        payload = area_cells_payload(areas, type_index, setup.datum, area_cell_m)
+    else:
+        areas = to_display(areas, display_tolerance_m)
+        payload = collection(setup.datum.geometries(areas),
+                             {"t": areas["type_id"].map(type_index).astype(int).tolist()})
     page.layer("serviceAreas", "areas", payload, setup.text["serviceAreas"])
     return set(areas["type_id"])
 
 
 def _add_residences(page: _Page, residences: gpd.GeoDataFrame) -> np.ndarray:
     """Residences beyond reach of the chosen type (on); returns the population beyond reach."""
-    payload, uncovered = _residences_payload(residences, page.setup.types, page.setup.datum)
+    payload, uncovered = residences_payload(residences, page.setup.types, page.setup.datum,
+                                             max_map_residences)
     page.layer("gapResidences", "residences", payload, page.setup.text["gapLayer"])
     return uncovered
 
@@ -548,7 +454,7 @@ def _add_cells(page: _Page, cells: gpd.GeoDataFrame | None) -> list:
     from planner.gaps import gap_cell_m
 
     cell_m = float(cells["cell_m"].iloc[0]) if "cell_m" in cells else gap_cell_m
-    payload, classes = _cells_payload(cells, page.setup)
+    payload, classes = cells_payload(cells, page.setup)
     page.layer("missingCells", "cells", payload,
                page.setup.text["cells"].format(m=f"{cell_m:g}"), show=False)
     return classes
@@ -557,7 +463,7 @@ def _add_cells(page: _Page, cells: gpd.GeoDataFrame | None) -> list:
 def _add_facilities(page: _Page, facilities: gpd.GeoDataFrame) -> None:
     """One clustered layer per scene, off at first, with its badge and count in the control."""
     setup = page.setup
-    for index, (scene, payload, count) in enumerate(_facility_payloads(
+    for index, (scene, payload, count) in enumerate(facility_payloads(
             facilities, setup.scenes, setup.type_index, setup.datum)):
         shown = setup.scene_config[index]
         label = (f'<span class="pl-badge" style="background:{shown["colour"]}">'
@@ -594,7 +500,7 @@ def _add_premises(page: _Page, premises: gpd.GeoDataFrame | None) -> None:
     columns = {name: shown[name].fillna("").astype(str).tolist() if name in shown else
                [""] * len(shown) for name in ("premises_id", "type_label", "colour",
                                               "popup_html")}
-    page.layer("premises", "premises", _json({
+    page.layer("premises", "premises", json_text({
         "x": x.tolist(), "y": y.tolist(), "id": columns["premises_id"],
         "label": columns["type_label"], "colour": columns["colour"],
         "popup": columns["popup_html"]}), page.setup.text["premises"], show=False)
@@ -614,188 +520,8 @@ def _add_candidates(page: _Page, candidates: gpd.GeoDataFrame | None) -> None:
     if len(ranked) == 0:
         return
     ranked = ranked.assign(rank=pd.to_numeric(ranked[rank]).astype(int))
-    page.layer("candidates", "candidates", _candidates_payload(ranked, page.setup),
+    page.layer("candidates", "candidates", candidates_payload(ranked, page.setup),
                page.setup.text["candidates"])
-
-
-def _added_by_type(value) -> list[tuple[str, float]]:
-    """``added_by_type`` as ``(type_id, residents)`` pairs: a dict, JSON, or ``"a:1,b:2"``."""
-    if isinstance(value, Mapping):
-        return [(str(key), float(number)) for key, number in value.items()]
-    if not isinstance(value, str) or not value.strip():
-        return []
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, Mapping):
-        return _added_by_type(parsed)
-    if isinstance(parsed, list):
-        return [(str(key), float(number)) for key, number in parsed]
-    pairs = []
-    for part in re.split(r"[,;]", value):
-        key, _, number = part.replace("=", ":").partition(":")
-        try:
-            pairs.append((key.strip(), float(number)))
-        except ValueError:
-            continue
-    return pairs
-
-
-def _candidates_payload(candidates: gpd.GeoDataFrame, setup: _Setup) -> str:
-    """Points with rank, label, type, kind, community and the residents added per type.
-
-    A few dozen sites: the per-row parsing of ``added_by_type`` is cheap.
-    """
-    shown = candidates.to_crs(4326).sort_values("rank", kind="stable", ascending=False)
-    x, y = setup.datum.points(shown)
-    labels = {t.id: t.label(setup.lang) for t in setup.types}
-
-    def text(name: str) -> list[str]:
-        return shown[name].fillna("").astype(str).tolist() if name in shown else \
-            [""] * len(shown)
-
-    added = shown["added_population"] if "added_population" in shown else \
-        pd.Series(np.nan, index=shown.index)
-    by_type = shown["added_by_type"] if "added_by_type" in shown else \
-        pd.Series([None] * len(shown), index=shown.index)
-    gains = []
-    for value, type_id, total in zip(by_type, text("type_id"), added, strict=True):
-        pairs = _added_by_type(value) or ([(type_id, float(total))] if pd.notna(total)
-                                          else [])
-        gains.append([[labels.get(key, key), round(number)] for key, number in pairs])
-    label = [label or name or site for label, name, site in
-             zip(text("label"), text("name"), text("site_id"), strict=True)]
-    return _json({"x": x.tolist(), "y": y.tolist(),
-                  "rank": [int(rank) for rank in shown["rank"]], "label": label,
-                  "type": [labels.get(type_id, type_id) for type_id in text("type_id")],
-                  "kind": text("kind"), "community": text("community_id"),
-                  "added": _nullable(added, 0), "gains": gains})
-
-
-def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """A float column, or NaN where the layer lacks it."""
-    if name in frame.columns:
-        return pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
-    return np.full(len(frame), np.nan)
-
-
-#: Community columns other analyses may add, shown in the popup when present.
-OPTIONAL_COMMUNITY_FIELDS = {"score_data": ("scoreData", 4), "n_types_data": ("typesData", 0),
-                             "detour_index": ("detour", 2)}
-
-
-def _communities_payload(communities: gpd.GeoDataFrame, setup: _Setup) -> str:
-    """Polygons with name, population, scores and coverage per type (catalogue order)."""
-    types, scenes = setup.types, setup.scenes
-    n = len(communities)
-    cov = np.column_stack([_column(communities, f"cov_{t.id}") for t in types]) if types \
-        else np.zeros((n, 0))
-    scene_scores = np.column_stack([_column(communities, f"score_{scene.id}")
-                                    for scene in scenes]) if scenes else np.zeros((n, 0))
-    score = _column(communities, "score")
-    names = communities["name"] if "name" in communities else communities["community_id"]
-    properties = {
-        "id": communities["community_id"].astype(str).tolist(),
-        "name": names.fillna("").astype(str).tolist(),
-        "population": _nullable(_column(communities, "population"), 0),
-        "score": _nullable(score, 4), "scenes": _nullable(scene_scores, 4),
-        "cov": _nullable(cov, 4), "fill": score_colours(score).tolist()}
-    for column, (key, digits) in OPTIONAL_COMMUNITY_FIELDS.items():
-        if column in communities.columns:
-            properties[key] = _nullable(_column(communities, column), digits)
-    return _collection(setup.datum.geometries(communities), properties)
-
-
-def _bitmask(flags: np.ndarray) -> list[str]:
-    """Rows of booleans as hex strings, most significant bit first (type 0 = bit 7 of byte 0)."""
-    packed = np.packbits(flags.astype(bool), axis=1)
-    if packed.shape[1] == 0:
-        return [""] * len(flags)
-    return np.char.mod("%02x", packed).astype(object).sum(axis=1).tolist()
-
-
-def _cells_payload(cells: gpd.GeoDataFrame, setup: _Setup) -> tuple[str, list]:
-    """Hexagons of :func:`planner.gaps.gap_cells`, classed from the counts on the map.
-
-    The missing types travel as a hex bitmask over the types shown; a
-    hexagon's count is of the types with data only. Returns the JSON and the
-    legend classes ``[label, colour]``.
-    """
-    cells = _to_display(cells, 0.0)
-    listed = "," + cells["missing_types"].fillna("").astype(str) + ","
-    missing = np.column_stack([listed.str.contains(f",{t.id},", regex=False).to_numpy(bool)
-                               for t in setup.types])
-    n_missing = (missing & setup.has_data[None, :]).sum(axis=1)
-    breaks = class_breaks(n_missing)
-    colours = class_colours(breaks)
-    fill = np.array(colours, dtype=object)[np.clip(
-        np.searchsorted(breaks, n_missing, side="right") - 1, 0, len(breaks) - 1)]
-    payload = _collection(setup.datum.geometries(cells), {
-        "id": cells["cell_id"].astype(str).tolist(), "n": n_missing.tolist(),
-        "m": _bitmask(missing),
-        "population": _nullable(cells["population"], 0),
-        "residences": cells["n_residences"].astype(int).tolist(),
-        "mean": _nullable(cells["mean_missing_types"], 1),
-        "fill": fill.tolist()})
-    return payload, [list(pair) for pair in zip(class_labels(breaks), colours, strict=True)]
-
-
-def _residences_payload(residences: gpd.GeoDataFrame, types: list,
-                        datum: _Datum) -> tuple[str, np.ndarray]:
-    """Residence columns and, per type, the residences beyond reach with their distance.
-
-    Returns the JSON and the population beyond reach of each type.
-    """
-    population = residences["population"].to_numpy(float)
-    distance = residences[[f"dist_{t.id}" for t in types]].to_numpy(float)
-    limits = np.array([t.threshold_m for t in types])
-    beyond = ~(np.nan_to_num(distance, nan=np.inf) <= limits[None, :])
-    uncovered = (population[:, None] * beyond).sum(axis=0)
-    if len(residences) > max_map_residences:
-        log.warning("%d residences: the map leaves out the residences beyond reach "
-                    "(more than planner.maps.max_map_residences = %d); the gap hexagons "
-                    "show them", len(residences), max_map_residences)
-        return _json({"x": [], "y": [], "p": [], "id": [], "gaps": {}}), uncovered
-    homes = residences.to_crs(4326)
-    x, y = datum.points(homes)
-    gaps = {}
-    for column in np.flatnonzero(beyond.any(axis=0)):  # one entry per type
-        rows = np.flatnonzero(beyond[:, column])
-        gaps[str(column)] = [rows.tolist(), _nullable(distance[rows, column], 0)]
-    payload = _json({"x": x.tolist(), "y": y.tolist(), "p": _nullable(population, 1),
-                     "id": homes["residence_id"].astype(str).tolist(), "gaps": gaps})
-    return payload, uncovered
-
-
-def _facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: dict,
-                       datum: _Datum):
-    """Per scene: ``(scene, JSON, count)``; a facility of several types of a scene is one point."""
-    shown = facilities[facilities["type_id"].isin(type_index)].to_crs(4326)
-    x, y = datum.points(shown)
-    scene_index = {scene.id: i for i, scene in enumerate(scenes)}
-    table = pd.DataFrame({"facility_id": shown["facility_id"].astype(str).to_numpy(),
-                          "scene": shown["scene_id"].map(scene_index).to_numpy(),
-                          "t": shown["type_id"].map(type_index).to_numpy(),
-                          "m": shown["match"].fillna("").astype(str).to_numpy(),
-                          "n": shown["name"].fillna("").astype(str).to_numpy(),
-                          "x": x, "y": y}).dropna(subset=["scene"])
-    # one point per (scene, facility) with the lists of its types and matches; grouping
-    # by sorting and splitting is ~30x faster than pandas' agg(list) on a city
-    table = table.sort_values(["scene", "facility_id"], kind="stable")
-    key = table["scene"].astype(int).astype(str) + "|" + table["facility_id"]
-    starts = np.flatnonzero(np.r_[True, key.to_numpy()[1:] != key.to_numpy()[:-1]])
-    scene_of = table["scene"].to_numpy(int)[starts]
-    types_of = [part.tolist() for part in np.split(table["t"].to_numpy(int), starts[1:])]
-    matches_of = [part.tolist() for part in np.split(table["m"].to_numpy(object), starts[1:])]
-    first = table.iloc[starts]
-    for index, scene in enumerate(scenes):  # eight scenes: one JSON block each
-        rows = np.flatnonzero(scene_of == index)
-        part = first.iloc[rows]
-        yield scene, _json({"id": part["facility_id"].tolist(), "x": part["x"].tolist(),
-                            "y": part["y"].tolist(), "n": part["n"].tolist(),
-                            "t": [types_of[row] for row in rows],
-                            "m": [matches_of[row] for row in rows]}), len(part)
 
 
 

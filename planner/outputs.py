@@ -1,8 +1,9 @@
 """Write a run's results: GeoPackage, CSV, run record, map, report.
 
-This module only writes files: the layers come from
-:func:`planner.layers.analysis_layers`, the map from :mod:`planner.maps`,
-the report from :mod:`planner.report`.
+This module only writes files (it imports no analysis engine): the layers
+are given (:func:`planner.layers.analysis_layers`, called by
+:func:`planner.export.write_analysis`), the map comes from
+:mod:`planner.maps`, the report from :mod:`planner.report`.
 
 Every file is first written into a private temporary folder beside the
 output folder and moved into place only when all of them are complete, so a
@@ -13,23 +14,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import pyogrio
 
 from planner.timing import Stopwatch
-
-if TYPE_CHECKING:
-    from planner.pipeline import Analysis
 
 PACKAGES = ("planner", "numpy", "pandas", "scipy", "shapely", "geopandas", "pyogrio", "pyproj",
             "osmnx", "pyrosm", "networkx", "folium", "click", "highspy")
@@ -37,26 +33,35 @@ PACKAGES = ("planner", "numpy", "pandas", "scipy", "shapely", "geopandas", "pyog
 
 @contextmanager
 def staged_directory(out_dir: str | Path) -> Iterator[Path]:
-    """A temporary folder whose files move into ``out_dir`` only on success."""
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    """A hidden folder that replaces ``out_dir`` as a whole, only on success.
+
+    :func:`planner.staging.replace_directory`: ``out_dir`` then holds exactly
+    this run's files (never a file of an earlier run beside them), and an
+    exception, SIGINT or SIGTERM leaves the earlier result as it was.
+    """
+    from planner.staging import check_output_dir, replace_directory
+
+    # never replace a folder of other files (the CLI checked this before the work)
+    with replace_directory(check_output_dir(out_dir)) as stage:
         yield stage
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for item in sorted(stage.iterdir()):
-            os.replace(item, out_dir / item.name)
+
+
+def write_layers(path: Path, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
+    """Write GeoDataFrames as layers of one GeoPackage, in EPSG:4326.
+
+    The GeoPackage's timestamps are :data:`GPKG_DATE`, so that the same
+    layers give the same bytes.
+    """
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": GPKG_DATE})
+    try:
+        for name, frame in layers.items():
+            frame = frame.to_crs(4326)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio",
+                              use_arrow=True)
     finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-def write_layers(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
-    """Write GeoDataFrames as layers of one GeoPackage, in EPSG:4326."""
-    for name, frame in layers.items():
-        frame = frame.to_crs(4326)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True)
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
 def sha256(path: Path) -> str:
@@ -77,7 +82,7 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def run_record(analysis: Analysis, *, extra: dict | None = None) -> dict:
+def run_record(analysis: Any, *, extra: dict | None = None) -> dict:
     """The run record (``run.json``): inputs with SHA-256, parameters, versions, timings."""
     cat = analysis.catalogue
     facilities = analysis.facilities
@@ -116,57 +121,62 @@ def run_record(analysis: Analysis, *, extra: dict | None = None) -> dict:
     return record
 
 
-def write_analysis(analysis: Analysis, out_dir: str | Path, *,
-                   render_map: Callable[[Analysis, Path], None] | None = None,
-                   extra_files: Callable[[Path], dict] | None = None,
-                   extra_layers: dict[str, gpd.GeoDataFrame] | None = None,
-                   sites: pd.DataFrame | None = None,
-                   layers: Mapping[str, gpd.GeoDataFrame] | None = None,
-                   **map_options) -> Path:
+#: The options :func:`write_outputs` passes to the map (and ``lang`` to the report).
+MAP_OPTIONS = frozenset({"lang", "basemap", "tianditu_key", "title"})
+
+#: The date written into every GeoPackage (GDAL's ``OGR_CURRENT_DATE``): the
+#: same input gives a byte-identical file; run.json holds when it ran.
+GPKG_DATE = "2000-01-01T00:00:00Z"
+
+
+def check_map_options(map_options: Mapping, render_map: Callable | None = None) -> None:
+    """Refuse unknown map options and an unknown basemap before any work."""
+    from planner.basemaps import resolve_basemap
+
+    unknown = set(map_options) - MAP_OPTIONS
+    if unknown:
+        message = f"write_analysis: unknown option(s) {', '.join(sorted(unknown))}"
+        raise TypeError(message)
+    if render_map is None:
+        resolve_basemap(map_options.get("basemap", "osm"), map_options.get("tianditu_key"))
+
+
+def write_outputs(analysis: Any, out_dir: str | Path, layers: Mapping[str, gpd.GeoDataFrame], *,
+                  render_map: Callable[[Any, Path], None] | None = None,
+                  extra_files: Callable[[Path], dict] | None = None,
+                  sites: pd.DataFrame | None = None, stopwatch: Stopwatch | None = None,
+                  **map_options) -> Path:
     """Write ``coverage.gpkg``, ``summary.csv``, ``map.html``, ``report.html`` and ``run.json``.
+
+    Only writes: the layers are given (:func:`planner.layers.analysis_layers`;
+    :func:`planner.export.write_analysis` computes them and calls this).
 
     Parameters
     ----------
     analysis
-        The result of :func:`planner.analyze`.
+        The :class:`planner.pipeline.Analysis` (its summary, catalogue,
+        counts and timings).
     out_dir
         The output folder (created when missing).
+    layers
+        The GeoPackage layers, also drawn on the map.
     render_map
         Draws ``map.html`` into the staging folder; :func:`planner.maps.write_map`
         when omitted.
     extra_files
         Writes more files into the staging folder; returns entries for the run record.
-    extra_layers
-        More GeoPackage layers (e.g. :func:`planner.sites.sites_layers`), also
-        drawn on the map where it knows them (``reallocation``, ``candidates``).
     sites
         The ranked candidate sites, for the report's "best candidates".
-    layers
-        The layers to write, when already computed; else
-        :func:`planner.layers.analysis_layers` of the analysis (with the
-        service areas).
+    stopwatch
+        Times ``write``, ``map`` and ``report``; its timings go to ``run.json``.
     **map_options
-        ``lang``, ``basemap``, ``tianditu_key``: passed to
-        :func:`planner.maps.build_map` (language of the labels, the map's
-        basemap and the Tianditu key; ignored with ``render_map``); ``lang``
-        also sets the language of ``report.html``.
+        ``lang``, ``basemap``, ``tianditu_key``, ``title`` (:data:`MAP_OPTIONS`).
     """
-    from planner.basemaps import resolve_basemap
-
-    unknown = set(map_options) - {"lang", "basemap", "tianditu_key", "title"}
-    if unknown:
-        message = f"write_analysis: unknown option(s) {', '.join(sorted(unknown))}"
-        raise TypeError(message)
-    if render_map is None:  # fail before any work
-        resolve_basemap(map_options.get("basemap", "osm"), map_options.get("tianditu_key"))
+    check_map_options(map_options, render_map)
     out_dir = Path(out_dir)
-    clock = Stopwatch()
-    clock.timings.update(analysis.timings_s)
-    if layers is None:
-        from planner.layers import analysis_layers as compute_layers
-
-        layers = compute_layers(analysis, stopwatch=clock)
-    layers = {**layers, **(extra_layers or {})}
+    clock = stopwatch or Stopwatch()
+    for name, seconds in analysis.timings_s.items():
+        clock.timings.setdefault(name, seconds)
     with staged_directory(out_dir) as stage:
         with clock.stage("write"):
             _write_tables(analysis, stage, layers)
@@ -182,7 +192,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
     return out_dir
 
 
-def _write_tables(analysis: Analysis, stage: Path, layers: Mapping) -> None:
+def _write_tables(analysis: Any, stage: Path, layers: Mapping) -> None:
     """``coverage.gpkg``, ``summary.csv`` and ``name_matches.csv`` (names of several types)."""
     write_layers(stage / "coverage.gpkg", dict(layers))
     analysis.summary.to_csv(stage / "summary.csv", index=False, encoding="utf-8")
@@ -191,8 +201,8 @@ def _write_tables(analysis: Analysis, stage: Path, layers: Mapping) -> None:
                                        encoding="utf-8")
 
 
-def _write_map(analysis: Analysis, path: Path, layers: Mapping,
-               render_map: Callable[[Analysis, Path], None] | None, **options) -> None:
+def _write_map(analysis: Any, path: Path, layers: Mapping,
+               render_map: Callable[[Any, Path], None] | None, **options) -> None:
     """``map.html``: ``render_map`` when given, else the layers (and the summary) drawn."""
     if render_map is not None:
         render_map(analysis, path)
@@ -202,7 +212,7 @@ def _write_map(analysis: Analysis, path: Path, layers: Mapping,
     write_map(analysis, path, layers={**layers, "summary": analysis.summary}, **options)
 
 
-def _write_report(analysis: Analysis, path: Path, lang: str | None,
+def _write_report(analysis: Any, path: Path, lang: str | None,
                   sites: pd.DataFrame | None) -> None:
     from planner.i18n import detect_lang, facility_origin
     from planner.report import write_report
@@ -213,20 +223,8 @@ def _write_report(analysis: Analysis, path: Path, lang: str | None,
                  facility_origin=facility_origin(analysis, report_lang), sites=sites)
 
 
-def __getattr__(name: str):
-    # analysis_layers moved to planner.layers; the old import keeps working
-    if name == "analysis_layers":
-        from planner.layers import analysis_layers
-
-        return analysis_layers
-    message = f"module {__name__!r} has no attribute {name!r}"
-    raise AttributeError(message)
-
-
 def read_results(out_dir: str | Path) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
     """Read the layers and the summary of a results folder."""
-    import pyogrio
-
     out_dir = Path(out_dir)
     gpkg = out_dir / "coverage.gpkg"
     layers = {name: gpd.read_file(gpkg, layer=name)

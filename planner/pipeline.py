@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 from pyproj import CRS
 
-from planner import settings
+from planner import settings, validate
 from planner.access import Access
-from planner.catalogue import DECISION_COLUMNS, Catalogue, classify_features, load_catalogue
+from planner.catalogue import Catalogue, load_catalogue
+from planner.classify import DECISION_COLUMNS, classify_features
 from planner.coverage import (
     apply_population_layer,
     assign_communities,
@@ -156,12 +157,20 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
         "catalogue", load_catalogue, catalogue)
     if cat.path is not None and catalogue is not None:
         inputs.append(cat.path)
-    speed = walk_speed_m_per_s or settings.walk_speed_m_per_s
-    if not speed > 0:
-        message = f"walking speed must be positive, got {speed}"
-        raise PlannerError(message)
+    # every option and the user's layers are checked before the work (planner.validate)
+    speed = (settings.walk_speed_m_per_s if walk_speed_m_per_s is None
+             else validate.check_number(walk_speed_m_per_s, "--walk-speed"))
+    tile_m = validate.check_number(tile_m, "--tile-m")
+    validate.check_bbox(bbox)
+    if crs is not None:  # its fit to the extract is checked once the extract is read
+        validate.check_metric_crs(crs)
+    communities = validate.read_user_layer(communities, what="communities")
+    population = validate.read_user_layer(population, what="population")
     area = _load(source, place, bbox, cat, crs, clock)
     inputs.extend(area.sources)
+    validate.check_area_layers(area, communities=communities, population=population)
+    inputs.extend(Path(layer.attrs["path"]) for layer in (population, communities)
+                  if layer is not None and layer.attrs.get("path"))
     facilities, conflicts = _facilities(area, cat, facility_lists, facilities_crs, clock, inputs)
     network = clock.run("network", build_network, area)
     limits = {type_id: threshold * settings.search_limit_factor
@@ -389,7 +398,7 @@ def _communities(communities, area: Area, residences: gpd.GeoDataFrame,
                  inputs: list[Path]) -> gpd.GeoDataFrame:
     if communities is not None:
         if isinstance(communities, gpd.GeoDataFrame):
-            layer, path = communities.to_crs(area.crs), None
+            layer, path = communities.to_crs(area.crs), communities.attrs.get("path")
         else:
             path = Path(communities)
             layer = read_layer(path, what="communities", crs=area.crs)

@@ -27,7 +27,8 @@ TEXT = {
         "overview": "总览：各社区场景得分", "score": "总分", "scene": "场景", "type": "设施类型",
         "level": "层级", "threshold": "步行距离阈值", "coverage": "覆盖率",
         "covered": "覆盖人口", "missing": "缺失（无人可达）", "weak": "不足 50%",
-        "none_missing": "无", "candidates": "推荐选址", "rank": "序号", "site": "选址",
+        "none_missing": "无", "candidates": "推荐选址", "rank": "序号",
+        "type_rank": "类型内排名", "site": "选址",
         "added": "新增覆盖人口", "facilities": "设施来源",
         "method": ("覆盖率 = 社区人口中，沿步行网络到最近一处该类设施的距离不超过阈值的比例；"
                    "场景得分 = 该场景各类设施覆盖率的平均；总分 = 八个场景得分的平均。"
@@ -46,7 +47,8 @@ TEXT = {
         "type": "Facility type", "level": "Level", "threshold": "Walking threshold",
         "coverage": "Coverage", "covered": "Covered population",
         "missing": "Missing (nobody within reach)", "weak": "Below 50 %",
-        "none_missing": "none", "candidates": "Best candidate sites", "rank": "Rank",
+        "none_missing": "none", "candidates": "Best candidate sites", "rank": "#",
+        "type_rank": "Rank in type",
         "site": "Site", "added": "Residents added", "facilities": "Facilities by origin",
         "method": ("Coverage = share of the community's population whose walking distance on "
                    "the network to the nearest facility of the type is within its threshold; "
@@ -262,14 +264,17 @@ def _sites_table(sites: pd.DataFrame, community_id: str, label: dict, text: dict
         return ""
     site_column = next(column for column in ("label", "name", "site_id")
                        if column in chosen.columns)
+    # the rows are ordered by residents added across types, so number them here and
+    # give each site's rank within its type in a column of its own
     rows = "".join(
-        f"<tr><td>{int(item['rank'])}</td><td>{html.escape(str(item[site_column]))}</td>"
+        f"<tr><td>{number}</td><td>{html.escape(str(item[site_column]))}</td>"
         f"<td>{html.escape(label.get(item['type_id'], item['type_id']))}</td>"
+        f'<td class="num">{int(item["rank"])}</td>'
         f'<td class="num">{item["added_population"]:,.0f}</td></tr>'
-        for _, item in chosen.iterrows())
+        for number, (_, item) in enumerate(chosen.iterrows(), start=1))
     return (f'<h3>{text["candidates"]}</h3><table><tr><th>{text["rank"]}</th>'
-            f'<th>{text["site"]}</th><th>{text["type"]}</th><th>{text["added"]}</th></tr>'
-            f"{rows}</table>")
+            f'<th>{text["site"]}</th><th>{text["type"]}</th><th>{text["type_rank"]}</th>'
+            f'<th>{text["added"]}</th></tr>{rows}</table>')
 
 
 def write_report(path: Path, communities: pd.DataFrame, summary: pd.DataFrame,

@@ -127,3 +127,7 @@ layer_outside_warning_share: float = 0.0
 #: this distance, metres ("学院路 · 网格 002_003"); further away the label falls
 #: back to the site id, as a far street would mislead more than help.
 site_label_street_max_m: float = 250.0
+
+#: Text encoding of the user's CSV/TXT tables and shapefiles (``--encoding``):
+#: None detects UTF-8 (with or without BOM), GBK/GB18030 and a shapefile's ``.cpg``.
+input_encoding: str | None = None

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from planner.batch import read_areas, run_batch
 from planner.cli import main
 from planner.errors import PlannerError
-from planner.outputs import write_analysis
+from planner.export import write_analysis
 from planner.pipeline import analyze
 from tests.conftest import DEMO_COMMUNITIES, SHARED_OSM
 

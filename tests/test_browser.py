@@ -23,9 +23,9 @@ import pytest
 import shapely
 
 from planner.coords import wgs84_to_gcj02
+from planner.export import write_analysis
 from planner.layers import analysis_layers
 from planner.maps import render_map
-from planner.outputs import write_analysis
 
 CHROMIUM = Path(os.environ.get("PLANNER_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

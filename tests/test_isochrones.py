@@ -106,8 +106,40 @@ def test_large_networks_are_skipped(monkeypatch, caplog):
     net = grid_network()
     access = solved(net, net.node_xy[[7]], 150.0)
     monkeypatch.setattr(isochrones, "max_edges", 10)
-    areas = service_areas(net, access, {"t": 150.0})
+    areas = service_areas(net, access, {"t": 150.0}, how="partition")
     assert len(areas) == 0 and "skipped" in caplog.text
+    # the streets within reach are drawn at any size
+    assert len(service_areas(net, access, {"t": 150.0}, how="streets")) == 1
+
+
+def test_streets_are_the_reachable_segments_joined():
+    net = grid_network(8)
+    facility = net.node_xy[[27]] + [[30.0, 10.0]]
+    access = solved(net, facility, 260.0)
+    segments = reachable_segments(
+        net, access.node_distance_m[:, 0], 260.0, facility_edge=access.facility_snap.edge,
+        facility_offset_m=access.facility_snap.offset_m,
+        facility_access_m=access.facility_snap.access_m, facility_xy=facility)
+    streets = service_areas(net, access, {"t": 260.0}, facility_points=shapely.points(facility),
+                            how="streets").geometry.iloc[0]
+    assert streets.geom_type == "MultiLineString"
+    assert streets.length == pytest.approx(
+        np.linalg.norm(segments[:, 0] - segments[:, 1], axis=1).sum(), rel=1e-9)
+    # fewer lines than pieces: runs of whole edges are joined
+    assert shapely.get_num_geometries(streets) < len(segments)
+    assert shapely.equals(shapely.line_merge(streets),
+                          shapely.line_merge(shapely.union_all(shapely.linestrings(segments))))
+
+
+def test_covered_residences_stand_on_a_street_within_reach(helsinki_analysis):
+    analysis = helsinki_analysis
+    areas = isochrones.analysis_service_areas(analysis, how="streets").set_index("type_id")
+    homes = analysis.residences
+    snap = analysis.network.snap(homes.geometry)
+    for type_id in list(areas.index)[:10]:
+        covered = (homes[f"dist_{type_id}"] <= areas.loc[type_id, "threshold_m"]).to_numpy()
+        distance = shapely.distance(areas.geometry[type_id], homes.geometry.to_numpy()[covered])
+        assert np.all(distance <= snap.access_m[covered] + 1.0), type_id
 
 
 # --------------------------------------------------------------------------- real network

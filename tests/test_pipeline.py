@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -10,7 +11,8 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from planner.outputs import read_results, write_analysis
+from planner.export import write_analysis
+from planner.outputs import read_results
 from planner.pipeline import analyze
 
 SUMMARY_COLUMNS = ["community_id", "scene_id", "type_id", "threshold_m", "population",
@@ -152,3 +154,20 @@ def test_communities_in_another_crs_are_reprojected(helsinki_area, helsinki_anal
     analysis = analyze(helsinki_area, communities=path)
     np.testing.assert_allclose(analysis.communities["score"].to_numpy(),
                                helsinki_analysis.communities["score"].to_numpy(), atol=1e-3)
+
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+
+
+@pytest.mark.parametrize(("fixture", "golden"), [("helsinki_analysis", "demo_summary.csv"),
+                                                 ("beijing_analysis",
+                                                  "beijing-haidian-bupt_summary.csv")])
+def test_summary_equals_the_stored_copy(request, fixture, golden, tmp_path):
+    """Speed work must not move a figure: summary.csv equals the stored copy, value for value.
+
+    Regenerate a copy only for an intentional change of behaviour, and say so
+    in the change.
+    """
+    analysis = request.getfixturevalue(fixture)
+    analysis.summary.to_csv(tmp_path / golden, index=False, encoding="utf-8")
+    assert (tmp_path / golden).read_bytes() == (GOLDEN / golden).read_bytes()

@@ -613,7 +613,7 @@ def digest(folder):
 
 def test_write_sites_adds_layers_atomically(helsinki_analysis, helsinki_sites, tmp_path,
                                             monkeypatch):
-    from planner.outputs import write_analysis
+    from planner.export import write_analysis
 
     out = tmp_path / "out"
 
@@ -653,7 +653,7 @@ def test_write_sites_adds_layers_atomically(helsinki_analysis, helsinki_sites, t
 
 def run_cli(*args):
     from planner.cli import PlannerGroup
-    from planner.cli_sites import sites_command
+    from planner.cli.sites import sites_command
 
     group = PlannerGroup()
     group.add_command(sites_command)
@@ -661,7 +661,7 @@ def run_cli(*args):
 
 
 def test_sites_command(helsinki_pbf, tmp_path):
-    from planner.cli_sites import sites_command
+    from planner.cli.sites import sites_command
 
     out = tmp_path / "out"
     result = CliRunner().invoke(sites_command, [
@@ -682,7 +682,7 @@ def test_sites_command(helsinki_pbf, tmp_path):
 
 
 def test_sites_command_bad_premises(helsinki_pbf, helsinki_analysis, tmp_path):
-    from planner.cli_sites import sites_command
+    from planner.cli.sites import sites_command
 
     path = tmp_path / "premises.csv"
     premises_table(helsinki_analysis).drop(columns="floor_area_m2").to_csv(path, index=False)

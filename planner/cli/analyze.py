@@ -10,7 +10,9 @@ from planner.cli.common import (
     adopt_language,
     analysis_options,
     check_basemap,
+    check_facilities,
     out_option,
+    preflight,
     print_scores,
     print_written,
     progress,
@@ -20,20 +22,26 @@ from planner.cli.common import (
 
 
 def run_analysis(out: Path, lang: str | None, *, basemap: str = "osm",
-                 tianditu_key: str | None = None, **kwargs):
+                 tianditu_key: str | None = None, encoding: str | None = None, **kwargs):
     """Analyse, write everything to ``out`` and print the summary; returns the analysis.
 
     ``kwargs`` go to :func:`planner.analyze`. ``lang`` is the ``--lang`` option:
-    when omitted the outputs are Chinese when the facility names are.
+    when omitted the outputs are Chinese when the facility names are. Every
+    option, input and ``--out`` is checked first (:func:`~planner.cli.common.preflight`);
+    ``--out`` is then replaced as a whole by the complete result.
     """
-    from planner.outputs import write_analysis
+    from planner.export import write_analysis
     from planner.pipeline import analyze
+    from planner.results import catalogue_files
 
     check_basemap({"basemap": basemap, "tianditu_key": tianditu_key})
+    out = preflight(out, kwargs, encoding=encoding)
     click.echo("planner analyze", err=True)
     analysis = analyze(progress=progress, **kwargs)
+    check_facilities(analysis, kwargs)
     lang = adopt_language(lang, analysis.facilities["name"])
-    write_analysis(analysis, out, lang=lang, basemap=basemap, tianditu_key=tianditu_key)
+    write_analysis(analysis, out, lang=lang, basemap=basemap, tianditu_key=tianditu_key,
+                   extra_files=catalogue_files(analysis))
     print_scores(analysis, lang)
     print_written(out, lang)
     return analysis
@@ -44,9 +52,11 @@ def run_analysis(out: Path, lang: str | None, *, basemap: str = "osm",
 @analysis_options
 @out_option
 def analyze_command(source, place, bbox, communities, population, catalogue, facility_lists,
-                    facilities_crs, walk_speed, crs, tile_m, lang, basemap, tianditu_key, out):
+                    facilities_crs, walk_speed, crs, tile_m, encoding, lang, basemap,
+                    tianditu_key, out):
     """Coverage of every facility type per community, written to --out."""
     set_language(lang)
     kwargs = source_kwargs(source, place, bbox, communities, population, catalogue,
                            walk_speed, crs, facility_lists, facilities_crs, tile_m)
-    run_analysis(out, lang, basemap=basemap, tianditu_key=tianditu_key, **kwargs)
+    run_analysis(out, lang, basemap=basemap, tianditu_key=tianditu_key, encoding=encoding,
+                 **kwargs)

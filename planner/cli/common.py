@@ -134,6 +134,9 @@ def analysis_options(function):
         click.option("--tile-m", "tile_m", type=float, default=None,
                      help="Solve distances in square tiles of this side (metres) to bound "
                           "memory on a whole city; same results."),
+        click.option("--encoding", default=None, metavar="CODEC",
+                     help="Text encoding of your CSV/TXT tables and shapefiles, e.g. gbk "
+                          "(default: detected: UTF-8, GBK/GB18030, a shapefile's .cpg)."),
         lang_option(),
     ]
     for option in reversed(options):
@@ -162,6 +165,77 @@ def source_kwargs(source, place, bbox, communities, population, catalogue, walk_
                 facilities_crs=facilities_crs, tile_m=tile_m)
 
 
+def set_encoding(encoding: str | None) -> None:
+    """``--encoding``, checked, as :data:`planner.settings.input_encoding` for this command."""
+    if encoding is None:
+        return
+    from planner.encodings import check_encoding
+
+    name = check_encoding(encoding)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        previous = settings.input_encoding
+        context.find_root().call_on_close(
+            lambda: setattr(settings, "input_encoding", previous))
+    settings.input_encoding = name
+
+
+def preflight(out: Path, kwargs: dict, *, encoding: str | None = None,
+              numbers: dict | None = None, inputs=()) -> Path:
+    """Check every option, input file and ``--out`` before any work; returns ``--out``.
+
+    Numbers (finite, in range), ``--bbox``, ``--crs`` (valid, projected, in
+    metres; its fit to the extract once that is read), ``--encoding``, that the
+    input files exist, and that ``--out`` can be replaced as a whole
+    (:func:`planner.staging.check_output_dir`). A bad input costs a second,
+    not the analysis.
+
+    Parameters
+    ----------
+    out
+        ``--out``.
+    kwargs
+        The keyword arguments of :func:`planner.analyze` (:func:`source_kwargs`).
+    encoding
+        ``--encoding``.
+    numbers
+        More numeric options of the command (``{"--count": 5, …}``).
+    inputs
+        More input files of the command (premises, weights …).
+    """
+    from planner import validate
+    from planner.staging import check_output_dir
+
+    validate.check_options({"--walk-speed": kwargs.get("walk_speed_m_per_s"),
+                            "--tile-m": kwargs.get("tile_m"), **(numbers or {})})
+    bounds = validate.check_bbox(kwargs.get("bbox"))
+    if kwargs.get("crs") is not None:
+        validate.check_metric_crs(kwargs["crs"], bounds)
+    set_encoding(encoding)
+    files = [kwargs.get(key) for key in ("source", "communities", "population", "catalogue")]
+    files = [Path(path) for path in [*files, *(kwargs.get("facility_lists") or ()), *inputs]
+             if path is not None]
+    check_files(*files)
+    RUN["inputs"] = [str(path) for path in files]
+    return check_output_dir(out, inputs=tuple(files))
+
+
+def check_facilities(analysis, kwargs: dict) -> None:
+    """Refuse an area with no facility of any type: every coverage would be "no data".
+
+    The outputs and the map need at least one facility; the message says what
+    to add instead of writing a result that shows nothing.
+    """
+    if len(analysis.facilities):
+        return
+    what = kwargs.get("source") or kwargs.get("place") or "--bbox"
+    message = pick("区域内没有任何类型的设施 (OSM 与设施清单均无), 无可计算的覆盖率; "
+                   "请用 --facilities 添加设施清单",
+                   "no facility of any type in the area (neither OSM nor the lists): there is "
+                   "no coverage to measure; add the planner's lists with --facilities")
+    raise PlannerError(message, what)
+
+
 def check_basemap(write_options: dict | None) -> None:
     """Fail on a bad basemap (or Tianditu without a key) before any work."""
     options = write_options or {}
@@ -173,6 +247,7 @@ def check_basemap(write_options: dict | None) -> None:
 
 def progress(stage: str, seconds: float) -> None:
     """Print a finished stage and its duration on stderr (a :data:`planner.timing.Progress`)."""
+    RUN["stage"] = stage
     label = STAGES_ZH.get(stage, stage) if settings.lang == "zh" else stage
     # a Chinese character takes two columns of the terminal
     padding = " " * max(12 - len(label) - len(CJK.findall(label)), 0)
@@ -236,10 +311,47 @@ def print_written(out: Path, lang: str) -> None:
 # --------------------------------------------------------------------------- errors
 
 
+#: What the running command has reached, for the line of an unexpected error:
+#: its input files and the last stage it finished.
+RUN: dict = {"inputs": [], "stage": None}
+#: ``planner -v``: an unexpected error also prints its traceback.
+VERBOSE = {"on": False}
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+def _origin(error: BaseException) -> str:
+    """``in planner.coverage.community_coverage`` for the innermost frame of the package."""
+    import traceback
+
+    found = ""
+    for frame in traceback.extract_tb(error.__traceback__):
+        path = Path(frame.filename).resolve()
+        if PACKAGE_DIR in path.parents:
+            module = ".".join(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts)
+            found = f"{module}.{frame.name}"
+    return found
+
+
+def unexpected_line(error: BaseException) -> str:
+    """One line for a bug: the error, where it arose, after which stage, and the inputs."""
+    where = [f"{pick('位于', 'in')} {_origin(error)}"] if _origin(error) else []
+    if RUN["stage"]:
+        stage = STAGES_ZH.get(RUN["stage"], RUN["stage"]) if settings.lang == "zh" \
+            else RUN["stage"]
+        where.append(f"{pick('在阶段之后', 'after stage')} {stage}")
+    if RUN["inputs"]:
+        where.append(f"{pick('输入', 'inputs')} {', '.join(RUN['inputs'])}")
+    hint = pick("用 planner -v 可显示回溯", "planner -v shows the traceback")
+    return error_line(f"{pick('意外错误', 'unexpected')} {one_line(error)} "
+                      f"({'; '.join([*where, hint])})")
+
+
 class PlannerGroup(click.Group):
-    """Turns PlannerError into one line on stderr and exit code 2."""
+    """Turns PlannerError into one line on stderr and exit code 2; a bug into one line, exit 1."""
 
     def invoke(self, ctx):
+        RUN.update(inputs=[], stage=None)
+        VERBOSE["on"] = bool(ctx.params.get("verbose"))
         try:
             return super().invoke(ctx)
         except PlannerError as error:
@@ -247,10 +359,12 @@ class PlannerGroup(click.Group):
             sys.exit(2)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
             raise
-        except Exception as error:  # a bug: one line unless PLANNER_DEBUG is set
+        except Exception as error:  # a bug: one line, the traceback only with -v
             if os.environ.get("PLANNER_DEBUG"):
                 raise
-            hint = pick("设置 PLANNER_DEBUG=1 可显示回溯", "set PLANNER_DEBUG=1 for a traceback")
-            click.echo(error_line(f"{pick('意外错误', 'unexpected')} {one_line(error)} "
-                                  f"({hint})"), err=True)
+            if VERBOSE["on"]:
+                import traceback
+
+                traceback.print_exc()
+            click.echo(unexpected_line(error), err=True)
             sys.exit(1)

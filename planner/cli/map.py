@@ -7,9 +7,7 @@ language or basemap takes a fraction of a second.
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,36 +41,29 @@ def read_map_layers(results_dir: Path) -> dict:
             for name in MAP_LAYERS if name in present}
 
 
-def _write_atomically(out: Path, draw) -> None:
-    """Call ``draw(path)`` on a file beside ``out`` and move it into place when complete."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    os.close(handle)
-    try:
-        draw(temporary)
-        os.replace(temporary, out)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def render_results_map(results_dir: str | Path, out: str | Path | None = None, *,
                        lang: str | None = None, basemap: str = "osm",
                        tianditu_key: str | None = None) -> Path:
     """Render the map of a results folder; returns the HTML file written.
 
-    The file is written beside its destination and moved into place when
-    complete, so a failure never leaves a half-written map.
+    The thresholds are the run's own (:func:`planner.results.results_catalogue`:
+    the copy of its catalogue stored in the folder). ``out`` is checked before
+    anything is read, written beside its destination and renamed into place
+    when complete (:func:`planner.staging.replace_file`), so a failure or an
+    interrupt never leaves a half-written map.
     """
-    from planner.maps import render_map, results_catalogue
+    from planner.maps import render_map
+    from planner.results import results_catalogue
+    from planner.staging import check_output_file, replace_file
 
     results_dir = Path(results_dir)
     resolve_basemap(basemap, tianditu_key)  # fail before reading anything
-    out = Path(out) if out is not None else results_dir / "map.html"
+    out = check_output_file(out if out is not None else results_dir / "map.html")
     layers = read_map_layers(results_dir)
     catalogue = results_catalogue(results_dir)
-    _write_atomically(out, lambda path: render_map(layers, path, catalogue, lang=lang,
-                                                   basemap=basemap, tianditu_key=tianditu_key))
+    with replace_file(out) as temporary:
+        render_map(layers, temporary, catalogue, lang=lang, basemap=basemap,
+                   tianditu_key=tianditu_key)
     return out
 
 

@@ -10,8 +10,10 @@ from planner.cli.common import (
     adopt_language,
     analysis_options,
     check_basemap,
+    check_facilities,
     check_files,
     out_option,
+    preflight,
     print_scores,
     print_written,
     progress,
@@ -41,13 +43,17 @@ def _min_areas(values: tuple[str, ...]) -> dict[str, float]:
 
 def _write(analysis, result, out: Path, lang: str, write_options: dict | None) -> None:
     """The analysis outputs plus the sites files and the reallocation layer, in one stage."""
-    from planner.outputs import write_analysis
-    from planner.sites import reallocation_layer, write_sites_files
+    from planner.export import write_analysis
+    from planner.results import catalogue_files
+    from planner.sites import sites_layers, write_sites_files
 
     options = {"lang": lang, **(write_options or {})}
+    basemap = options.get("basemap")
     write_analysis(analysis, out, **options, sites=result.ranking.drop(columns="geometry"),
-                   extra_layers={"reallocation": reallocation_layer(result, options["lang"])},
-                   extra_files=lambda stage: {"sites": write_sites_files(result, stage)})
+                   extra_layers=sites_layers(result, options["lang"], basemap),
+                   extra_files=catalogue_files(analysis, lambda stage: {
+                       "sites": write_sites_files(result, stage, lang=options["lang"],
+                                                  basemap=basemap, layers=False)}))
 
 
 def _print_sites(result, lang: str, top: int) -> None:
@@ -67,11 +73,12 @@ def run_sites(out: Path, lang: str | None, *, premises=None, candidates=None, ty
               count: int = DEFAULT_COUNT, weights=None, weighting: str = "type",
               min_area: dict | None = None, new_sites: str = "auto", generate: str = "grid",
               spacing: float = 100.0, time_limit: float = 60.0, max_per_type=None,
-              top: int = 10, write_options: dict | None = None, **analysis_kwargs):
+              top: int = 10, write_options: dict | None = None, encoding: str | None = None,
+              **analysis_kwargs):
     """Analyse, rank, plan, write everything to ``out`` in one staged step, print the tops.
 
     ``analysis_kwargs`` go to :func:`planner.pipeline.analyze` (``source``,
-    ``communities`` …); ``write_options`` to :func:`planner.outputs.write_analysis`
+    ``communities`` …); ``write_options`` to :func:`planner.export.write_analysis`
     (``render_map``, map language …). Returns ``(analysis, result)``.
     """
     from planner.pipeline import analyze
@@ -79,8 +86,14 @@ def run_sites(out: Path, lang: str | None, *, premises=None, candidates=None, ty
 
     check_basemap(write_options)
     check_files(premises, candidates, weights)
+    out = preflight(out, analysis_kwargs, encoding=encoding, numbers={
+        "--count": count, "--time-limit": time_limit, "--spacing": spacing,
+        "--max-per-type": max_per_type, "--top": top},
+        inputs=[path for path in (premises, candidates, weights)
+                if isinstance(path, str | Path)])
     click.echo("planner sites", err=True)
     analysis = analyze(progress=progress, **analysis_kwargs)
+    check_facilities(analysis, analysis_kwargs)
     result = rank_sites(analysis, premises, candidates=candidates, types=list(types) or None,
                         count=count, new_sites=new_sites, generate=generate,
                         spacing_m=spacing, weights=weights, weighting=weighting,
@@ -129,7 +142,7 @@ def run_sites(out: Path, lang: str | None, *, premises=None, candidates=None, ty
 def sites_command(source, premises, candidates, types, count, weights, weighting, min_area,
                   new_sites, generate, spacing, max_per_type, time_limit, place, bbox,
                   communities, population, catalogue, facility_lists, facilities_crs,
-                  walk_speed, crs, tile_m, lang, basemap, tianditu_key, out):
+                  walk_speed, crs, tile_m, encoding, lang, basemap, tianditu_key, out):
     """Rank candidate sites per facility type and plan the reallocation of premises.
 
     Writes the analysis outputs plus sites.csv, sites_optimal.csv, reallocation.csv,
@@ -143,4 +156,4 @@ def sites_command(source, premises, candidates, types, count, weights, weighting
               new_sites=new_sites, generate=generate, spacing=spacing,
               max_per_type=max_per_type, time_limit=time_limit,
               write_options={"basemap": basemap, "tianditu_key": tianditu_key},
-              **analysis_kwargs)
+              encoding=encoding, **analysis_kwargs)

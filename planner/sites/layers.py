@@ -132,7 +132,7 @@ def _candidates(result: SitesResult, lang: str, basemap: str | None) -> gpd.GeoD
 
 
 def write_sites_files(result: SitesResult, folder: str | Path, *, lang: str | None = None,
-                      basemap: str | None = None) -> dict:
+                      basemap: str | None = None, layers: bool = True) -> dict:
     """Write the site outputs into ``folder``.
 
     Writes ``sites.csv`` (the greedy ranking), ``sites_optimal.csv`` (greedy
@@ -140,10 +140,12 @@ def write_sites_files(result: SitesResult, folder: str | Path, *, lang: str | No
     ``reallocation_communities.csv`` (coverage before and after per community
     and type) and adds the layers ``candidates`` and ``reallocation`` to
     ``folder/coverage.gpkg`` (created when missing). Give it as
-    ``extra_files`` to :func:`planner.outputs.write_analysis`, which stages
-    the folder. ``lang`` (default :data:`planner.settings.lang`) is the
-    language of the layers' text; with a GCJ-02 ``basemap`` (``amap``)
-    ``sites.csv`` and the candidates also get ``lon_gcj02``, ``lat_gcj02``.
+    ``extra_files`` to :func:`planner.export.write_analysis`, which stages
+    the folder (pass ``layers=False`` when its ``extra_layers`` already carry
+    :func:`sites_layers`, so that the map shows them). ``lang`` (default
+    :data:`planner.settings.lang`) is the language of the layers' text; with a
+    GCJ-02 ``basemap`` (``amap``) ``sites.csv`` and the candidates also get
+    ``lon_gcj02``, ``lat_gcj02``.
 
     Returns
     -------
@@ -161,7 +163,8 @@ def write_sites_files(result: SitesResult, folder: str | Path, *, lang: str | No
     result.community_change.to_csv(folder / "reallocation_communities.csv", index=False,
                                    encoding="utf-8")
     # pyogrio replaces a layer of the same name and keeps the others
-    write_layers(folder / "coverage.gpkg", sites_layers(result, lang, basemap))
+    if layers:
+        write_layers(folder / "coverage.gpkg", sites_layers(result, lang, basemap))
     return {
         "inputs": [{"path": str(path), "sha256": sha256(path)} for path in result.inputs
                    if Path(path).is_file()],

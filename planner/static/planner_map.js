@@ -58,10 +58,28 @@
     return geometries;
   }
 
-  /** Rows of a columnar block {e: encoded polygons, p: {column: [value...]}} as GeoJSON features. */
+  /** MultiLineStrings from planner.map_data.encode_lines (k = "l"): delta-coded + offsets. */
+  function decodeLines(e) {
+    var n = e.c.length / 2, x = 0, y = 0, points = new Array(n), i;
+    for (i = 0; i < n; i++) {
+      x += e.c[2 * i];
+      y += e.c[2 * i + 1];
+      points[i] = [x / e.s, y / e.s];
+    }
+    var geometries = [];
+    for (var g = 0; g + 1 < e.m.length; g++) {
+      var lines = [];
+      for (var l = e.m[g]; l < e.m[g + 1]; l++) lines.push(points.slice(e.r[l], e.r[l + 1]));
+      geometries.push({ type: "MultiLineString", coordinates: lines });
+    }
+    return geometries;
+  }
+
+  /** Rows of a columnar block {e: encoded shapes, p: {column: [value...]}} as GeoJSON features. */
   function features(data) {
     var keys = Object.keys(data.p || {});
-    return decodePolygons(data.e).map(function (geometry, i) {
+    var decode = data.e.k === "l" ? decodeLines : decodePolygons;
+    return decode(data.e).map(function (geometry, i) {
       var properties = {};
       keys.forEach(function (key) { properties[key] = data.p[key][i]; });
       return { type: "Feature", geometry: geometry, properties: properties };
@@ -69,6 +87,7 @@
   }
 
   P.decodePolygons = decodePolygons;
+  P.decodeLines = decodeLines;
 
   P.data = function (id) {
     return JSON.parse(document.getElementById(id).textContent);
@@ -84,6 +103,7 @@
     // something that wants it, so every click reaches a feature.
     map.createPane("pl-areas").style.zIndex = 350;
     map.getPane("pl-areas").style.pointerEvents = "none";
+    P.areaCanvas = L.canvas({ pane: "pl-areas", padding: 0.3 });
     map.createPane("pl-shapes").style.zIndex = 410;
     P.canvas = L.canvas({ pane: "pl-shapes", padding: 0.3, tolerance: 3 });
     L.control.scale({ imperial: false, position: "bottomleft" }).addTo(map);
@@ -220,13 +240,46 @@
 
   // ------------------------------------------------------------------ service areas and gaps
 
+  /** City-scale service areas: grid squares holding a street within reach, a bitmask per type. */
+  function areaCells(data) {
+    var g = data.g, n = g.c.length / 2, x = 0, y = 0, centres = new Array(n), byType = {};
+    for (var i = 0; i < n; i++) {
+      x += g.c[2 * i];
+      y += g.c[2 * i + 1];
+      centres[i] = [y / g.s, x / g.s];
+    }
+    data.p.t.forEach(function (t, k) { byType[t] = data.p.b[k]; });
+    var layer = L.featureGroup();
+    P.onType(function (index) {
+      layer.clearLayers();
+      var bits = byType[index];
+      if (!bits) return;
+      var colour = P.config.scenes[P.config.types[index].scene].colour;
+      for (var c = 0; c < n; c++) {
+        if ((parseInt(bits.substr(2 * (c >> 3), 2), 16) >> (7 - (c & 7))) & 1) {
+          var lat = centres[c][0], lon = centres[c][1];
+          L.rectangle([[lat - g.hy, lon - g.hx], [lat + g.hy, lon + g.hx]], {
+            pane: "pl-areas", interactive: false, renderer: P.areaCanvas, stroke: false,
+            fillColor: colour, fillOpacity: 0.35
+          }).addTo(layer);
+        }
+      }
+    });
+    P.layers.serviceAreas = layer;
+    return layer;
+  }
+
   P.serviceAreas = function (data) {
+    if (data.g) return areaCells(data);
     var byType = {};
     features(data).forEach(function (f) { byType[f.properties.t] = f; });
     var layer = L.geoJSON(null, {
       pane: "pl-areas", interactive: false,
       style: function (f) {
         var colour = P.config.scenes[P.config.types[f.properties.t].scene].colour;
+        if (f.geometry.type === "MultiLineString") {  // the streets within reach
+          return { color: colour, weight: 5, opacity: 0.55, lineCap: "round", lineJoin: "round" };
+        }
         return { color: colour, weight: 1.2, fillColor: colour, fillOpacity: 0.3 };
       }
     });

@@ -1,0 +1,71 @@
+"""An analysis to its files: layers first (:mod:`planner.layers`), then the writer.
+
+The one place where the two meet, so that data flows one way: analyze →
+(sites) → layers → files, map and report. :mod:`planner.outputs` only writes
+the layers it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import geopandas as gpd
+import pandas as pd
+
+from planner.layers import analysis_layers
+from planner.outputs import check_map_options, write_outputs
+from planner.timing import Stopwatch
+
+if TYPE_CHECKING:
+    from planner.pipeline import Analysis
+
+
+def write_analysis(analysis: Analysis, out_dir: str | Path, *,
+                   render_map: Callable[[Analysis, Path], None] | None = None,
+                   extra_files: Callable[[Path], dict] | None = None,
+                   extra_layers: Mapping[str, gpd.GeoDataFrame] | None = None,
+                   sites: pd.DataFrame | None = None,
+                   layers: Mapping[str, gpd.GeoDataFrame] | None = None,
+                   **map_options) -> Path:
+    """Write ``coverage.gpkg``, ``summary.csv``, ``map.html``, ``report.html`` and ``run.json``.
+
+    Parameters
+    ----------
+    analysis
+        The result of :func:`planner.analyze`.
+    out_dir
+        The output folder (created when missing).
+    render_map
+        Draws ``map.html`` into the staging folder; :func:`planner.maps.write_map`
+        when omitted.
+    extra_files
+        Writes more files into the staging folder; returns entries for the run record.
+    extra_layers
+        More GeoPackage layers (e.g. :func:`planner.sites.sites_layers`), also
+        drawn on the map where it knows them (``reallocation``, ``candidates``).
+    sites
+        The ranked candidate sites, for the report's "best candidates".
+    layers
+        The layers to write, when already computed; else
+        :func:`planner.layers.analysis_layers` of the analysis (with the
+        service areas).
+    **map_options
+        ``lang``, ``basemap``, ``tianditu_key``, ``title``: passed to
+        :func:`planner.maps.build_map` (ignored with ``render_map``); ``lang``
+        also sets the language of ``report.html``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``.
+    """
+    check_map_options(map_options, render_map)  # fail before any work
+    clock = Stopwatch()
+    clock.timings.update(analysis.timings_s)
+    if layers is None:
+        layers = analysis_layers(analysis, stopwatch=clock)
+    layers = {**layers, **(extra_layers or {})}
+    return write_outputs(analysis, out_dir, layers, render_map=render_map,
+                         extra_files=extra_files, sites=sites, stopwatch=clock, **map_options)

@@ -1,0 +1,410 @@
+"""The data of the map: layers as compact JSON blocks for ``planner_map.js`` (no folium).
+
+Every layer is encoded from whole columns (numpy, shapely 2), one JSON block
+per layer: polygons as quantised, delta-coded ragged arrays
+(:func:`encode_polygons`), points as rounded coordinate columns, per-type
+values as lists in catalogue order. :mod:`planner.maps` places these blocks
+in the page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from planner.colours import class_breaks, class_colours, class_labels, score_colours
+from planner.coords import transform, transform_geometries
+from planner.errors import PlannerError
+
+log = logging.getLogger(__name__)
+
+#: Decimal places of longitude/latitude in the map (6 ≈ 0.1 m, 5 ≈ 1 m).
+point_digits: int = 6
+polygon_digits: int = 5
+
+
+def json_text(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def nullable(values, digits: int | None = None) -> list:
+    """A list for JSON: NaN → None, optionally rounded."""
+    array = np.asarray(values, dtype=float)
+    if digits is not None:
+        array = np.round(array, digits)
+    return np.where(np.isnan(array), None, array).tolist()
+
+
+def encode_polygons(geoms: np.ndarray, digits: int | None = None) -> dict:
+    """Polygons as compact JSON: quantised, delta-coded coordinates with ragged offsets.
+
+    Every geometry becomes a MultiPolygon. ``c`` holds the coordinates
+    multiplied by ``s = 10**digits``, rounded to integers and stored as
+    differences from the previous coordinate (``x0, y0, dx1, dy1, ...``);
+    ``r``, ``p`` and ``m`` are the offsets of :func:`shapely.to_ragged_array`
+    (coordinates per ring, rings per polygon, polygons per geometry). About a
+    third of the size of GeoJSON; ``planner_map.js`` decodes it, and so does
+    :func:`decode_polygons`.
+    """
+    scale = 10 ** (polygon_digits if digits is None else digits)
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return {"s": scale, "c": [], "r": [0], "p": [0], "m": [0]}
+    kind, coords, offsets = shapely.to_ragged_array(geoms)
+    if kind == shapely.GeometryType.POLYGON:
+        offsets = (*offsets, np.arange(len(geoms) + 1))
+    elif kind != shapely.GeometryType.MULTIPOLYGON:
+        message = f"expected polygons, got {kind!r}"
+        raise ValueError(message)
+    quantised = np.round(coords[:, :2] * scale).astype(np.int64)
+    deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    rings, polygons, multi = offsets
+    return {"s": scale, "c": deltas.ravel().tolist(), "r": rings.tolist(),
+            "p": polygons.tolist(), "m": multi.tolist()}
+
+
+def encode_lines(geoms: np.ndarray, digits: int | None = None) -> dict:
+    """(Multi)LineStrings as compact JSON, like :func:`encode_polygons` with ``k = "l"``.
+
+    ``c`` holds the delta-coded, quantised coordinates; ``r`` the
+    coordinates per line and ``m`` the lines per geometry.
+    """
+    scale = 10 ** (polygon_digits if digits is None else digits)
+    geoms = np.asarray(geoms, dtype=object)
+    if len(geoms) == 0:
+        return {"k": "l", "s": scale, "c": [], "r": [0], "m": [0]}
+    kind, coords, offsets = shapely.to_ragged_array(geoms)
+    if kind == shapely.GeometryType.LINESTRING:
+        offsets = (*offsets, np.arange(len(geoms) + 1))
+    elif kind != shapely.GeometryType.MULTILINESTRING:
+        message = f"expected lines, got {kind!r}"
+        raise ValueError(message)
+    quantised = np.round(coords[:, :2] * scale).astype(np.int64)
+    deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    lines, multi = offsets
+    return {"k": "l", "s": scale, "c": deltas.ravel().tolist(), "r": lines.tolist(),
+            "m": multi.tolist()}
+
+
+def encode_shapes(geoms: np.ndarray) -> dict:
+    """:func:`encode_lines` when the geometries are lines, else :func:`encode_polygons`."""
+    types = shapely.get_type_id(np.asarray(geoms, dtype=object))
+    lines = (shapely.GeometryType.LINESTRING, shapely.GeometryType.MULTILINESTRING)
+    if len(types) and np.isin(types, lines).all():
+        return encode_lines(geoms)
+    return encode_polygons(geoms)
+
+
+def decode_polygons(encoded: Mapping) -> np.ndarray:
+    """The MultiPolygons of :func:`encode_polygons` (coordinates rounded to its grid)."""
+    coords = np.cumsum(np.asarray(encoded["c"], dtype=np.int64).reshape(-1, 2), axis=0) \
+        / encoded["s"]
+    offsets = tuple(np.asarray(encoded[key], dtype=np.int64) for key in ("r", "p", "m"))
+    if len(offsets[2]) <= 1:
+        return np.array([], dtype=object)
+    return shapely.from_ragged_array(shapely.GeometryType.MULTIPOLYGON, coords, offsets)
+
+
+def collection(geoms: np.ndarray, properties: dict) -> str:
+    """``{"e": encode_shapes(geoms), "p": {column: [value ...]}}`` as JSON."""
+    return json_text({"e": encode_shapes(geoms), "p": properties})
+
+
+def to_display(frame: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
+    """Simplified for display (in a metric CRS), then in EPSG:4326, without empties."""
+    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
+    if frame.crs is None:
+        message = "a map layer has no CRS"
+        raise PlannerError(message)
+    metric = frame
+    if frame.crs.is_geographic and len(frame):
+        metric = frame.to_crs(frame.estimate_utm_crs())
+    if tolerance_m > 0 and len(metric):
+        geoms = metric.geometry.to_numpy()
+        # lines (streets within reach) need no topology check: plain Douglas-Peucker
+        lines = np.isin(shapely.get_type_id(geoms), (1, 5)).all()
+        metric = metric.set_geometry(shapely.simplify(geoms, tolerance_m,
+                                                      preserve_topology=not lines),
+                                     crs=metric.crs)
+    return metric.to_crs(4326)
+
+
+class Datum:
+    """Shifts WGS 84 longitude/latitude to the basemap's datum."""
+
+    def __init__(self, datum: str) -> None:
+        self.datum = datum
+
+    def geometries(self, frame: gpd.GeoDataFrame) -> np.ndarray:
+        geoms = frame.geometry.to_numpy()
+        if self.datum != "wgs84":
+            geoms = transform_geometries(geoms, "wgs84", self.datum)
+        return geoms
+
+    def points(self, frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+        xy = shapely.get_coordinates(shapely.point_on_surface(frame.geometry.to_numpy()))
+        x, y = xy[:, 0], xy[:, 1]
+        if self.datum != "wgs84":
+            x, y = transform(x, y, "wgs84", self.datum)
+        return np.round(x, point_digits), np.round(y, point_digits)
+
+@dataclass
+class MapSetup:
+    """What every layer of one map needs: language, strings, basemap, types and scenes."""
+
+    lang: str
+    text: dict
+    tiles: dict
+    datum: Datum
+    types: list
+    scenes: list
+    scene_config: list
+    has_data: np.ndarray
+
+    @property
+    def type_index(self) -> dict[str, int]:
+        return {t.id: i for i, t in enumerate(self.types)}
+
+def type_data_status(summary: pd.DataFrame | None, type_ids: list[str]) -> np.ndarray:
+    """Whether each type has data: False where every ``facilities_in_area`` of it is 0.
+
+    Without a summary, or a summary without ``facilities_in_area``, every type
+    has data.
+    """
+    if summary is None or "facilities_in_area" not in summary.columns:
+        return np.ones(len(type_ids), dtype=bool)
+    count = pd.to_numeric(summary["facilities_in_area"], errors="coerce")
+    most = count.groupby(summary["type_id"].astype(str)).max()
+    return ~most.reindex(type_ids).eq(0).to_numpy(bool)
+
+def added_by_type(value) -> list[tuple[str, float]]:
+    """``added_by_type`` as ``(type_id, residents)`` pairs: a dict, JSON, or ``"a:1,b:2"``."""
+    if isinstance(value, Mapping):
+        return [(str(key), float(number)) for key, number in value.items()]
+    if not isinstance(value, str) or not value.strip():
+        return []
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, Mapping):
+        return added_by_type(parsed)
+    if isinstance(parsed, list):
+        return [(str(key), float(number)) for key, number in parsed]
+    pairs = []
+    for part in re.split(r"[,;]", value):
+        key, _, number = part.replace("=", ":").partition(":")
+        try:
+            pairs.append((key.strip(), float(number)))
+        except ValueError:
+            continue
+    return pairs
+
+
+def candidates_payload(candidates: gpd.GeoDataFrame, setup: MapSetup) -> str:
+    """Points with rank, label, type, kind, community and the residents added per type.
+
+    A few dozen sites: the per-row parsing of ``added_by_type`` is cheap.
+    """
+    shown = candidates.to_crs(4326).sort_values("rank", kind="stable", ascending=False)
+    x, y = setup.datum.points(shown)
+    labels = {t.id: t.label(setup.lang) for t in setup.types}
+
+    def text(name: str) -> list[str]:
+        return shown[name].fillna("").astype(str).tolist() if name in shown else \
+            [""] * len(shown)
+
+    added = shown["added_population"] if "added_population" in shown else \
+        pd.Series(np.nan, index=shown.index)
+    by_type = shown["added_by_type"] if "added_by_type" in shown else \
+        pd.Series([None] * len(shown), index=shown.index)
+    gains = []
+    for value, type_id, total in zip(by_type, text("type_id"), added, strict=True):
+        pairs = added_by_type(value) or ([(type_id, float(total))] if pd.notna(total)
+                                          else [])
+        gains.append([[labels.get(key, key), round(number)] for key, number in pairs])
+    label = [label or name or site for label, name, site in
+             zip(text("label"), text("name"), text("site_id"), strict=True)]
+    return json_text({"x": x.tolist(), "y": y.tolist(),
+                  "rank": [int(rank) for rank in shown["rank"]], "label": label,
+                  "type": [labels.get(type_id, type_id) for type_id in text("type_id")],
+                  "kind": text("kind"), "community": text("community_id"),
+                  "added": nullable(added, 0), "gains": gains})
+
+
+def float_column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A float column, or NaN where the layer lacks it."""
+    if name in frame.columns:
+        return pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
+    return np.full(len(frame), np.nan)
+
+
+#: Community columns other analyses may add, shown in the popup when present.
+OPTIONAL_COMMUNITY_FIELDS = {"score_data": ("scoreData", 4), "n_types_data": ("typesData", 0),
+                             "detour_index": ("detour", 2)}
+
+
+def communities_payload(communities: gpd.GeoDataFrame, setup: MapSetup) -> str:
+    """Polygons with name, population, scores and coverage per type (catalogue order)."""
+    types, scenes = setup.types, setup.scenes
+    n = len(communities)
+    cov = np.column_stack([float_column(communities, f"cov_{t.id}") for t in types]) if types \
+        else np.zeros((n, 0))
+    scene_scores = np.column_stack([float_column(communities, f"score_{scene.id}")
+                                    for scene in scenes]) if scenes else np.zeros((n, 0))
+    score = float_column(communities, "score")
+    names = communities["name"] if "name" in communities else communities["community_id"]
+    properties = {
+        "id": communities["community_id"].astype(str).tolist(),
+        "name": names.fillna("").astype(str).tolist(),
+        "population": nullable(float_column(communities, "population"), 0),
+        "score": nullable(score, 4), "scenes": nullable(scene_scores, 4),
+        "cov": nullable(cov, 4), "fill": score_colours(score).tolist()}
+    for column, (key, digits) in OPTIONAL_COMMUNITY_FIELDS.items():
+        if column in communities.columns:
+            properties[key] = nullable(float_column(communities, column), digits)
+    return collection(setup.datum.geometries(communities), properties)
+
+
+def bitmask(flags: np.ndarray) -> list[str]:
+    """Rows of booleans as hex strings, most significant bit first (type 0 = bit 7 of byte 0)."""
+    packed = np.packbits(flags.astype(bool), axis=1)
+    if packed.shape[1] == 0:
+        return [""] * len(flags)
+    return np.char.mod("%02x", packed).astype(object).sum(axis=1).tolist()
+
+
+def cells_payload(cells: gpd.GeoDataFrame, setup: MapSetup) -> tuple[str, list]:
+    """Hexagons of :func:`planner.gaps.gap_cells`, classed from the counts on the map.
+
+    The missing types travel as a hex bitmask over the types shown; a
+    hexagon's count is of the types with data only. Returns the JSON and the
+    legend classes ``[label, colour]``.
+    """
+    cells = to_display(cells, 0.0)
+    listed = "," + cells["missing_types"].fillna("").astype(str) + ","
+    missing = np.column_stack([listed.str.contains(f",{t.id},", regex=False).to_numpy(bool)
+                               for t in setup.types])
+    n_missing = (missing & setup.has_data[None, :]).sum(axis=1)
+    breaks = class_breaks(n_missing)
+    colours = class_colours(breaks)
+    fill = np.array(colours, dtype=object)[np.clip(
+        np.searchsorted(breaks, n_missing, side="right") - 1, 0, len(breaks) - 1)]
+    payload = collection(setup.datum.geometries(cells), {
+        "id": cells["cell_id"].astype(str).tolist(), "n": n_missing.tolist(),
+        "m": bitmask(missing),
+        "population": nullable(cells["population"], 0),
+        "residences": cells["n_residences"].astype(int).tolist(),
+        "mean": nullable(cells["mean_missing_types"], 1),
+        "fill": fill.tolist()})
+    return payload, [list(pair) for pair in zip(class_labels(breaks), colours, strict=True)]
+
+
+def residences_payload(residences: gpd.GeoDataFrame, types: list, datum: Datum,
+                       max_residences: int | None = None) -> tuple[str, np.ndarray]:
+    """Residence columns and, per type, the residences beyond reach with their distance.
+
+    Above ``max_residences`` residences the layer is left empty (the gap
+    hexagons show where they are). Returns the JSON and the population
+    beyond reach of each type.
+    """
+    population = residences["population"].to_numpy(float)
+    distance = residences[[f"dist_{t.id}" for t in types]].to_numpy(float)
+    limits = np.array([t.threshold_m for t in types])
+    beyond = ~(np.nan_to_num(distance, nan=np.inf) <= limits[None, :])
+    uncovered = (population[:, None] * beyond).sum(axis=0)
+    if max_residences is not None and len(residences) > max_residences:
+        log.warning("%d residences: the map leaves out the residences beyond reach "
+                    "(more than planner.maps.max_map_residences = %d); the gap hexagons "
+                    "show them", len(residences), max_residences)
+        return json_text({"x": [], "y": [], "p": [], "id": [], "gaps": {}}), uncovered
+    homes = residences.to_crs(4326)
+    x, y = datum.points(homes)
+    gaps = {}
+    for column in np.flatnonzero(beyond.any(axis=0)):  # one entry per type
+        rows = np.flatnonzero(beyond[:, column])
+        gaps[str(column)] = [rows.tolist(), nullable(distance[rows, column], 0)]
+    payload = json_text({"x": x.tolist(), "y": y.tolist(), "p": nullable(population, 1),
+                     "id": homes["residence_id"].astype(str).tolist(), "gaps": gaps})
+    return payload, uncovered
+
+
+def facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: dict,
+                       datum: Datum):
+    """Per scene: ``(scene, JSON, count)``; a facility of several types of a scene is one point."""
+    shown = facilities[facilities["type_id"].isin(type_index)].to_crs(4326)
+    x, y = datum.points(shown)
+    scene_index = {scene.id: i for i, scene in enumerate(scenes)}
+    table = pd.DataFrame({"facility_id": shown["facility_id"].astype(str).to_numpy(),
+                          "scene": shown["scene_id"].map(scene_index).to_numpy(),
+                          "t": shown["type_id"].map(type_index).to_numpy(),
+                          "m": shown["match"].fillna("").astype(str).to_numpy(),
+                          "n": shown["name"].fillna("").astype(str).to_numpy(),
+                          "x": x, "y": y}).dropna(subset=["scene"])
+    # one point per (scene, facility) with the lists of its types and matches; grouping
+    # by sorting and splitting is ~30x faster than pandas' agg(list) on a city
+    table = table.sort_values(["scene", "facility_id"], kind="stable")
+    key = table["scene"].astype(int).astype(str) + "|" + table["facility_id"]
+    starts = np.flatnonzero(np.r_[True, key.to_numpy()[1:] != key.to_numpy()[:-1]])
+    scene_of = table["scene"].to_numpy(int)[starts]
+    types_of = [part.tolist() for part in np.split(table["t"].to_numpy(int), starts[1:])]
+    matches_of = [part.tolist() for part in np.split(table["m"].to_numpy(object), starts[1:])]
+    first = table.iloc[starts]
+    for index, scene in enumerate(scenes):  # eight scenes: one JSON block each
+        rows = np.flatnonzero(scene_of == index)
+        part = first.iloc[rows]
+        yield scene, json_text({"id": part["facility_id"].tolist(), "x": part["x"].tolist(),
+                            "y": part["y"].tolist(), "n": part["n"].tolist(),
+                            "t": [types_of[row] for row in rows],
+                            "m": [matches_of[row] for row in rows]}), len(part)
+
+
+
+
+def area_cells_payload(areas: gpd.GeoDataFrame, type_index: Mapping[str, int], datum: Datum,
+                       cell_m: float) -> str:
+    """Service areas as the squares of a ``cell_m`` grid that hold a street within reach.
+
+    For city-scale maps, where the streets themselves would make the page
+    tens of megabytes: the grid's occupied squares are listed once (centres
+    delta-coded like :func:`encode_polygons`, one half-width and half-height
+    in degrees), and each type is a hex bitmask over them. Streets are
+    sampled every half square, so a street crossing a square marks it.
+    """
+    metric = areas if not areas.crs.is_geographic else areas.to_crs(areas.estimate_utm_crs())
+    dense = shapely.segmentize(metric.geometry.to_numpy(), cell_m / 2)
+    xy, row = shapely.get_coordinates(dense, return_index=True)
+    ij = np.floor(xy / cell_m).astype(np.int64)
+    # one integer key per square of the extent's grid, flagged per type in a dense
+    # array: no sort of the millions of samples
+    low = ij.min(axis=0) if len(ij) else np.zeros(2, dtype=np.int64)
+    span = int(ij[:, 1].max() - low[1] + 1) if len(ij) else 1
+    key = (ij[:, 0] - low[0]) * span + (ij[:, 1] - low[1])
+    dense = np.zeros((len(metric), int(key.max()) + 1 if len(key) else 0), dtype=bool)
+    dense[row, key] = True
+    keys = np.flatnonzero(dense.any(axis=0))
+    flags = dense[:, keys]
+    cells = np.column_stack([keys // span + low[0], keys % span + low[1]])
+    centres = gpd.GeoSeries(shapely.points((cells + 0.5) * cell_m), crs=metric.crs).to_crs(4326)
+    x, y = datum.points(gpd.GeoDataFrame(geometry=centres))
+    middle = gpd.GeoSeries(shapely.points(np.array([[0.0, 0.0], [cell_m, cell_m]])
+                                          + np.median(cells, axis=0) * cell_m),
+                           crs=metric.crs).to_crs(4326)
+    (x0, y0), (x1, y1) = shapely.get_coordinates(middle.to_numpy())
+    scale = 10 ** polygon_digits
+    quantised = np.round(np.column_stack([x, y]) * scale).astype(np.int64)
+    deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    packed = np.packbits(flags, axis=1)
+    return json_text({
+        "g": {"s": scale, "c": deltas.ravel().tolist(), "hx": round(abs(x1 - x0) / 2, 7),
+              "hy": round(abs(y1 - y0) / 2, 7), "m": cell_m},
+        "p": {"t": metric["type_id"].map(type_index).astype(int).tolist(),
+              "b": [bytes(line).hex() for line in packed]}})
