@@ -40,8 +40,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; never executed
     from planner.access import Access
     from planner.catalogue import Catalogue, classify, load_catalogue
     from planner.errors import PlannerError
-    from planner.network import WalkNetwork, build_network
     from planner.export import write_analysis
+    from planner.network import WalkNetwork, build_network
     from planner.outputs import read_results
     from planner.pipeline import Analysis, analyze
     from planner.sources import Area, download_area, load_area, read_layer

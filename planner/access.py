@@ -73,6 +73,10 @@ class Access:
         self._contraction: Contraction | None = None
         self._reduced_graph: sparse.csr_matrix | None = None
         self._chain_pairs: tuple | None = None
+        #: ``(n_terminals, n_types)`` facility reached first by every terminal
+        #: of the contracted graph (-1: none), kept by :meth:`solve` for the
+        #: detour index (:meth:`nearest_facilities`).
+        self._terminal_source: np.ndarray | None = None
 
     @property
     def _graph(self) -> sparse.csr_matrix:
@@ -146,14 +150,14 @@ class Access:
             below, leg_low[pair_facility] + (low[pair_facility] - offset),
             leg_high[pair_facility] + (offset - high[pair_facility])))
 
-    def _on_chain(self) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Per type column, ``(interior_row, distance)`` from its facilities on chains."""
+    def _on_chain(self) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per type column, ``(interior_row, distance, facility)`` from its facilities on chains."""
         facility, row, value = self._chain_pairs
         column = pd.Index(self.type_ids).get_indexer(self.facility_type[facility])
         order = np.argsort(column, kind="stable")
-        column, row, value = column[order], row[order], value[order]
+        column, row, value, facility = column[order], row[order], value[order], facility[order]
         bounds = np.searchsorted(column, np.arange(len(self.type_ids) + 1))
-        return {index: (row[start:stop], value[start:stop])
+        return {index: (row[start:stop], value[start:stop], facility[start:stop])
                 for index, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))}
 
     def sources(self, type_id: str) -> np.ndarray:
@@ -181,10 +185,17 @@ class Access:
             if mask.any():
                 jobs.append((column, reduced.n_terminals + np.flatnonzero(mask), limit))
         on_chain = self._on_chain()
-        for column, reached in _search(graph, jobs, self._workers(graph.shape[0], len(jobs))):
+        # the source each terminal was reached from costs the search almost nothing
+        # and spares the detour index a second search per type
+        source = np.full((reduced.n_terminals, len(self.type_ids)), -1, dtype=np.int32,
+                         order="F")
+        for column, reached, origin in _search(graph, jobs,
+                                               self._workers(graph.shape[0], len(jobs))):
             reduced.expand(reached, self.limits_m[column], out=distance[:, column],
                            on_chain=on_chain[column])
+            source[:, column] = _facility_of(origin[: reduced.n_terminals], reduced.n_terminals)
         self.node_distance_m = distance
+        self._terminal_source = source
         return self
 
     def _workers(self, n_graph_nodes: int, n_jobs: int) -> int:
@@ -231,10 +242,14 @@ class Access:
     def nearest_facilities(self, snap: Snap) -> np.ndarray:
         """Which facility each point reaches first, per type (for the detour index).
 
-        One bounded search per type on the uncontracted graph, keeping the
-        source each node was reached from; a point takes the source of the
-        end of its edge it is reached through. A facility on the point's own
-        edge that is nearer along the edge is not considered.
+        The searches of :meth:`solve` on the contracted graph keep the
+        facility every terminal was reached from; an interior node of a chain
+        takes the one of the chain end it is reached through (or a facility
+        on the chain itself when that is strictly nearer), and a point the
+        one of the end of its edge it is reached through. A facility on the
+        point's own edge that is nearer along the edge is not considered.
+        Without :meth:`solve` (a tiled run) each type is searched here, one
+        at a time, so the whole distance matrix is never held.
 
         Parameters
         ----------
@@ -252,22 +267,60 @@ class Access:
         on_net = np.flatnonzero(snap.snapped)
         if not len(on_net):
             return result
+        if self._contraction is None:
+            self._reduce()
         edge, offset = snap.edge[on_net], snap.offset_m[on_net]
         rest = net.edge_length_m[edge] - offset
-        for column, (type_id, limit) in enumerate(zip(self.type_ids, self.limits_m,
-                                                      strict=True)):
-            sources = self.sources(type_id)
-            if not len(sources):
+        u, v = net.edge_u[edge], net.edge_v[edge]
+        on_chain = self._on_chain()
+        for column in range(len(self.type_ids)):
+            found = self._node_sources(column, on_chain[column])
+            if found is None:
                 continue
-            distance, _, source = dijkstra(self._graph, directed=False, indices=sources,
-                                           min_only=True, limit=limit,
-                                           return_predecessors=True)
-            via_u = distance[net.edge_u[edge]] + offset
-            via_v = distance[net.edge_v[edge]] + rest
-            reached = np.where(via_u <= via_v, source[net.edge_u[edge]],
-                               source[net.edge_v[edge]])
-            result[on_net, column] = np.where(reached >= net.n_nodes, reached - net.n_nodes, -1)
+            distance, source = found
+            result[on_net, column] = np.where(distance[u] + offset <= distance[v] + rest,
+                                              source[u], source[v])
         return result
+
+    def _node_sources(self, column: int, on_chain: tuple) -> tuple | None:
+        """Distance and first-reached facility (-1: none) of every network node, one type.
+
+        None when the type has no facility on the network.
+        """
+        reduced = self._contraction
+        if self.node_distance_m is not None:
+            distance = self.node_distance_m[:, column]
+            terminal_source = self._terminal_source[:, column]
+            if not (terminal_source >= 0).any() and not len(on_chain[0]):
+                return None
+        else:  # a tiled run never solved the whole area
+            sources = self.sources(self.type_ids[column]) - self.network.n_nodes \
+                + reduced.n_terminals
+            if not len(sources):
+                return None
+            reached, origin = _bounded_search(self._reduced_graph, sources,
+                                              self.limits_m[column])
+            distance = reduced.expand(reached, self.limits_m[column], on_chain=on_chain)
+            terminal_source = _facility_of(origin[: reduced.n_terminals], reduced.n_terminals)
+        source = np.full(self.network.n_nodes, -1, dtype=np.int64)
+        source[reduced.terminals] = terminal_source
+        end_a, end_b, rest = reduced._interior_ends
+        terminal_distance = distance[reduced.terminals]
+        via_a = terminal_distance[end_a] + reduced.offset_m
+        via_b = terminal_distance[end_b] + rest
+        inner = np.where(via_a <= via_b, terminal_source[end_a], terminal_source[end_b])
+        rows, value, facility = on_chain
+        if len(rows):
+            # per interior node its nearest facility on the chain (lowest index on ties)
+            order = np.lexsort((facility, value, rows))
+            rows, value, facility = rows[order], value[order], facility[order]
+            first = np.r_[True, rows[1:] != rows[:-1]]
+            rows, value, facility = rows[first], value[first], facility[first]
+            nearer = value < np.minimum(via_a, via_b)[rows]
+            inner[rows[nearer]] = facility[nearer]
+        source[reduced.interior] = inner
+        source[~np.isfinite(distance)] = -1  # beyond the limit, as in a bounded search
+        return distance, source
 
     def _same_edge(self, snap: Snap, on_net: np.ndarray, result: np.ndarray) -> None:
         """Lower distances where a facility lies on the same edge as the point."""
@@ -305,14 +358,25 @@ def _available_cores() -> int:
 _SHARED_GRAPH: sparse.csr_matrix | None = None
 
 
+def _facility_of(origin: np.ndarray, n_terminals: int) -> np.ndarray:
+    """Facility index of the search sources (virtual nodes from ``n_terminals``), -1 for none."""
+    return np.where(origin >= n_terminals, origin - n_terminals, -1).astype(np.int32)
+
+
+def _bounded_search(graph: sparse.csr_matrix, sources: np.ndarray, limit: float):
+    """Distances and the source each node was reached from (-9999: unreached)."""
+    distance, _, origin = dijkstra(graph, directed=True, indices=sources, min_only=True,
+                                   limit=limit, return_predecessors=True)
+    return distance, origin
+
+
 def _search_one(job):
     column, sources, limit = job
-    return column, dijkstra(_SHARED_GRAPH, directed=True, indices=sources, min_only=True,
-                            limit=limit)
+    return column, *_bounded_search(_SHARED_GRAPH, sources, limit)
 
 
 def _search(graph: sparse.csr_matrix, jobs: list, workers: int):
-    """``(column, distances)`` of each ``(column, sources, limit)`` job, in any order.
+    """``(column, distances, origins)`` of each ``(column, sources, limit)`` job, in any order.
 
     With ``workers > 1`` the jobs go to forked worker processes that share the
     graph; where forking is not possible (no ``fork`` start method, or inside
@@ -336,5 +400,4 @@ def _search(graph: sparse.csr_matrix, jobs: list, workers: int):
                 _SHARED_GRAPH = None
         _SHARED_GRAPH = None
     for column, sources, limit in jobs:
-        yield column, dijkstra(graph, directed=True, indices=sources, min_only=True,
-                               limit=limit)
+        yield column, *_bounded_search(graph, sources, limit)

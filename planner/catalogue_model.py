@@ -29,20 +29,54 @@ class Condition:
     op: str  # "=", "!=", "*", "absent", "~"
     values: tuple[str, ...] = ()
 
-    def evaluate(self, features: pd.DataFrame) -> np.ndarray:
-        column = features[self.key] if self.key in features.columns else pd.Series(
-            [None] * len(features), index=features.index, dtype="object")
-        present = column.notna().to_numpy()
+    def evaluate(self, features: pd.DataFrame | TagTable) -> np.ndarray:
+        table = features if isinstance(features, TagTable) else TagTable(features)
+        codes, uniques = table.column(self.key)
+        present = codes >= 0
         if self.op == "absent":
             return ~present
         if self.op == "*":
             return present
+        # the test runs on the column's distinct values, then spreads by code
         if self.op == "~":
-            pattern = self.values[0]
-            return column.astype("string").str.contains(pattern, regex=True, na=False)\
-                .to_numpy(dtype=bool)
-        inside = column.isin(self.values).to_numpy()
-        return inside if self.op == "=" else ~inside
+            hit = pd.Series(uniques).astype("string").str.contains(
+                self.values[0], regex=True, na=False).to_numpy(dtype=bool)
+        else:
+            hit = uniques.isin(self.values)
+        inside = np.append(np.asarray(hit, dtype=bool), False)[codes]  # code -1: missing
+        return ~inside if self.op == "!=" else inside
+
+
+class TagTable:
+    """The tag columns of features, each factorised once on first use.
+
+    Tag rules test a column against a few values, and most columns hold few
+    distinct values: testing those and spreading the answer by code spares
+    a pass over every feature for each of the catalogue's hundred-odd rules.
+
+    Parameters
+    ----------
+    features
+        The features, one tag per column (missing tags are null).
+    """
+
+    def __init__(self, features: pd.DataFrame) -> None:
+        self.features = features
+        self._columns: dict[str, tuple[np.ndarray, pd.Index]] = {}
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def column(self, key: str) -> tuple[np.ndarray, pd.Index]:
+        """``(codes, distinct values)`` of one tag; code -1 where the tag is missing."""
+        if key not in self._columns:
+            if key in self.features.columns:
+                codes, uniques = pd.factorize(self.features[key])
+                self._columns[key] = (np.asarray(codes), pd.Index(uniques))
+            else:
+                self._columns[key] = (np.full(len(self.features), -1, dtype=np.intp),
+                                      pd.Index([], dtype=object))
+        return self._columns[key]
 
 
 @dataclass(frozen=True)
@@ -81,10 +115,11 @@ class TagRule:
     def keys(self) -> set[str]:
         return {condition.key for condition in self.conditions}
 
-    def evaluate(self, features: pd.DataFrame) -> np.ndarray:
-        mask = np.ones(len(features), dtype=bool)
+    def evaluate(self, features: pd.DataFrame | TagTable) -> np.ndarray:
+        table = features if isinstance(features, TagTable) else TagTable(features)
+        mask = np.ones(len(table), dtype=bool)
         for condition in self.conditions:
-            mask &= condition.evaluate(features)
+            mask &= condition.evaluate(table)
         return mask
 
 
@@ -163,12 +198,9 @@ class NameRules:
             pattern = f"^(?:(?!{prefix}).)*?{pattern}"
         return pattern
 
-    def conflicts(self, features: pd.DataFrame) -> np.ndarray:
+    def conflicts(self, features: pd.DataFrame | TagTable) -> np.ndarray:
         """Mask of features whose tags say they are something else."""
-        mask = np.zeros(len(features), dtype=bool)
-        for rule in self.conflicting_tags:
-            mask |= rule.evaluate(features)
-        return mask
+        return any_rule(self.conflicting_tags, features)
 
 
 @dataclass(frozen=True)
@@ -195,11 +227,27 @@ class ResidenceRules:
         return set().union(*(rule.keys for rule in rules)) if rules else set()
 
 
-def any_rule(rules: Sequence[TagRule], features: pd.DataFrame) -> np.ndarray:
-    """Mask of features matching at least one of ``rules``."""
-    mask = np.zeros(len(features), dtype=bool)
+def tag_number(values: pd.Series, pattern: str) -> pd.Series:
+    """The number a regex (one group) finds in each tag value; NaN where none.
+
+    Each distinct value is parsed once (a city has few distinct ``layer`` or
+    ``building:levels`` values and hundreds of thousands of objects).
+    """
+    codes, uniques = pd.factorize(values)
+    text = pd.Series(uniques, dtype=object).astype("string").str.extract(pattern)[0]
+    number = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    return pd.Series(np.append(number, np.nan)[codes], index=values.index)
+
+
+def any_rule(rules: Sequence[TagRule], features: pd.DataFrame | TagTable) -> np.ndarray:
+    """Mask of features matching at least one of ``rules``.
+
+    Give a :class:`TagTable` of the features when testing many rules on them.
+    """
+    table = features if isinstance(features, TagTable) else TagTable(features)
+    mask = np.zeros(len(table), dtype=bool)
     for rule in rules:
-        mask |= rule.evaluate(features)
+        mask |= rule.evaluate(table)
     return mask
 
 

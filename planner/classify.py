@@ -16,7 +16,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from planner.catalogue_model import NAME_KEYS, Catalogue, FacilityType, NameRules, any_rule
+from planner.catalogue_model import (
+    NAME_KEYS,
+    Catalogue,
+    FacilityType,
+    NameRules,
+    TagTable,
+    any_rule,
+)
 
 FACILITY_COLUMNS = ["facility_id", "type_id", "scene_id", "name", "match", "osm_type", "osm_id"]
 #: Columns of :attr:`Classification.decisions` (and of ``name_matches.csv``).
@@ -101,8 +108,11 @@ def classify_features(features: gpd.GeoDataFrame, catalogue: Catalogue) -> Class
     for key in ("place", "boundary"):
         if key in eligible.columns:
             eligible = eligible[eligible[key].isna()]
-    matcher = _NameMatcher(eligible, catalogue.name_rules)
-    masks = {facility_type.id: _type_masks(facility_type, eligible, matcher)
+    tags = TagTable(eligible)
+    keywords = [word for facility_type in catalogue.types for word in (
+        *facility_type.names, *facility_type.exclude_names, *facility_type.name_decides)]
+    matcher = _NameMatcher(eligible, catalogue.name_rules, keywords, tags)
+    masks = {facility_type.id: _type_masks(facility_type, tags, matcher)
              for facility_type in catalogue.types}
     final = _apply_decisions(catalogue, masks)
     display = _display_name(eligible)
@@ -134,22 +144,44 @@ def classify_features(features: gpd.GeoDataFrame, catalogue: Catalogue) -> Class
 
 
 class _NameMatcher:
-    """Regex tests on the names of the named features only (most features have none)."""
+    """Regex tests on the names of the named features only (most features have none).
 
-    def __init__(self, features: pd.DataFrame, rules: NameRules) -> None:
+    One search with every keyword of every type (``keywords``) runs first:
+    every per-type pattern requires one of them, so the names holding none
+    (most) are settled at once and the per-type patterns test the rest only.
+    """
+
+    def __init__(self, features: pd.DataFrame, rules: NameRules, keywords: Sequence[str],
+                 tags: TagTable) -> None:
         lines = name_lines(features)
         self.n_features = len(features)
-        self.named = np.flatnonzero(lines.str.strip().str.len().to_numpy() > 0)
-        self.lines = lines.iloc[self.named]
+        rows = np.flatnonzero(lines.str.strip().str.len().to_numpy() > 0)
+        values = lines.to_numpy(dtype=object)[rows]
+        screen = _any_of(keywords)
+        if screen is not None and len(rows):
+            hit = np.fromiter((screen.search(value) is not None for value in values),
+                              dtype=bool, count=len(values))
+            rows, values = rows[hit], values[hit]
+        self.named = rows
+        self._values = values
         self.rules = rules
-        self.conflict = rules.conflicts(features)
+        self.conflict = rules.conflicts(tags)
 
-    def contains(self, pattern: str) -> np.ndarray:
-        """Mask over all features: some name matches ``pattern`` (multiline)."""
+    def contains(self, pattern: str, within: np.ndarray | None = None) -> np.ndarray:
+        """Mask over all features: some name matches ``pattern`` (multiline).
+
+        ``pattern`` must require one of the matcher's keywords; with
+        ``within`` (a mask over all features) only those features are tested.
+        """
         mask = np.zeros(self.n_features, dtype=bool)
-        if len(self.named):
-            mask[self.named] = self.lines.str.contains(pattern, regex=True, flags=re.M)\
-                .to_numpy(dtype=bool)
+        rows, values = self.named, self._values
+        if within is not None:
+            keep = within[rows]
+            rows, values = rows[keep], values[keep]
+        if len(rows):
+            search = re.compile(pattern, flags=re.M).search
+            mask[rows] = np.fromiter((search(value) is not None for value in values),
+                                     dtype=bool, count=len(values))
         return mask
 
     def keywords(self, keywords: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -160,11 +192,26 @@ class _NameMatcher:
         present = self.contains("|".join(f"(?:{word})" for word in keywords))
         genuine = np.zeros(self.n_features, dtype=bool)
         if present.any():
-            genuine = self.contains(self.rules.genuine_pattern(keywords)) & present
+            genuine = self.contains(self.rules.genuine_pattern(keywords), within=present)
         return present, genuine
 
 
-def _type_masks(facility_type: FacilityType, features: pd.DataFrame,
+def _any_of(keywords: Sequence[str]) -> re.Pattern | None:
+    """One pattern matching where any keyword does; None when they do not combine.
+
+    A keyword with a group reference or a named group cannot share a pattern
+    with the others; then every name is tested per type, as it would be anyway.
+    """
+    if not keywords:
+        return None
+    try:
+        return re.compile("|".join(f"(?:{word})" for word in sorted(set(keywords))),
+                          flags=re.M)
+    except re.error:
+        return None
+
+
+def _type_masks(facility_type: FacilityType, features: TagTable,
                 matcher: _NameMatcher) -> dict[str, np.ndarray]:
     """Per feature: firm and weak tag matches, name matches and vetoes of one type."""
     present, genuine = matcher.keywords(facility_type.names)

@@ -24,7 +24,7 @@ import pandas as pd
 import shapely
 
 from planner import settings
-from planner.catalogue_model import Catalogue, ResidenceRules, any_rule
+from planner.catalogue_model import Catalogue, ResidenceRules, any_rule, tag_number
 from planner.classify import name_lines
 from planner.columns import find_column
 from planner.errors import PlannerError
@@ -159,8 +159,7 @@ def _storeys_with_source(buildings: pd.DataFrame, default: int) -> tuple[np.ndar
     def number(column: str) -> pd.Series:
         if column not in buildings.columns:
             return pd.Series(np.nan, index=buildings.index)
-        text = buildings[column].astype("string").str.extract(r"(\d+(?:\.\d+)?)")[0]
-        return pd.to_numeric(text, errors="coerce")
+        return tag_number(buildings[column], r"(\d+(?:\.\d+)?)")
 
     levels = number("building:levels")
     from_height = np.floor(number("height") / settings.storey_height_m)
@@ -493,19 +492,36 @@ def community_detour_index(residences: gpd.GeoDataFrame, distance_m: np.ndarray,
     result = np.full(len(communities), np.nan)
     if not len(rows):
         return result
-    home_xy = shapely.get_coordinates(residences.geometry.to_numpy())[rows]
-    facility_xy = shapely.get_coordinates(points[nearest[rows, columns]])
-    straight = np.hypot(*(facility_xy - home_xy).T)
+    # coordinates once per home and per facility, then gathered per pair
+    home_xy = shapely.get_coordinates(residences.geometry.to_numpy())
+    facility_xy = shapely.get_coordinates(points)
+    facility = nearest[rows, columns]
+    straight = np.hypot(facility_xy[facility, 0] - home_xy[rows, 0],
+                        facility_xy[facility, 1] - home_xy[rows, 1])
     network = distance_m[rows, columns]
     keep = (straight >= minimum) & np.isfinite(network)
     if not keep.any():
         return result
-    frame = pd.DataFrame({
-        "community_id": residences["community_id"].to_numpy(dtype=object)[rows[keep]],
-        "ratio": network[keep] / straight[keep]})
-    median = frame.groupby("community_id", sort=False)["ratio"].median()
-    values = median.reindex(communities["community_id"].to_numpy(dtype=object)).to_numpy(float)
-    return np.round(values, 2)
+    # the median per community over integer codes: sort by ratio, then (stable,
+    # a radix sort on small integers) by community, and take the middle
+    home_code, uniques = pd.factorize(residences["community_id"].to_numpy(dtype=object))
+    code = home_code[rows[keep]]
+    ratio = network[keep] / straight[keep]
+    known = (code >= 0) & ~np.isnan(ratio)  # as groupby: no unnamed group, NaN skipped
+    code, ratio = code[known], ratio[known]
+    order = np.argsort(ratio)
+    small = np.int16 if len(uniques) < np.iinfo(np.int16).max else np.int64
+    order = order[np.argsort(code[order].astype(small), kind="stable")]
+    code, ratio = code[order], ratio[order]
+    count = np.bincount(code, minlength=len(uniques))
+    start = np.cumsum(count) - count
+    median = np.full(len(uniques), np.nan)
+    has = np.flatnonzero(count)
+    median[has] = (ratio[start[has] + (count[has] - 1) // 2]
+                   + ratio[start[has] + count[has] // 2]) / 2
+    position = pd.Index(uniques).get_indexer(communities["community_id"].to_numpy(dtype=object))
+    result = np.where(position >= 0, median[np.maximum(position, 0)], np.nan)
+    return np.round(result, 2)
 
 
 def compounds_without_paths(features: gpd.GeoDataFrame, residences: gpd.GeoDataFrame,

@@ -28,7 +28,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
                    extra_layers: Mapping[str, gpd.GeoDataFrame] | None = None,
                    sites: pd.DataFrame | None = None,
                    layers: Mapping[str, gpd.GeoDataFrame] | None = None,
-                   **map_options) -> Path:
+                   full: bool = False, **map_options) -> Path:
     """Write ``coverage.gpkg``, ``summary.csv``, ``map.html``, ``report.html`` and ``run.json``.
 
     Parameters
@@ -51,6 +51,12 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
         The layers to write, when already computed; else
         :func:`planner.layers.analysis_layers` of the analysis (with the
         service areas).
+    full
+        Whether ``coverage.gpkg`` holds the heavy layers at any size: the
+        walking network (``walk_edges``) and the streets within reach of every
+        type (``isochrones``); by default a city gets the service areas as
+        grid squares (``service_cells``) and no network
+        (:func:`planner.layers.analysis_layers`).
     **map_options
         ``lang``, ``basemap``, ``tianditu_key``, ``title``: passed to
         :func:`planner.maps.build_map` (ignored with ``render_map``); ``lang``
@@ -65,7 +71,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
     clock = Stopwatch()
     clock.timings.update(analysis.timings_s)
     if layers is None:
-        layers = analysis_layers(analysis, stopwatch=clock)
+        layers = analysis_layers(analysis, full=full, stopwatch=clock)
     layers = {**layers, **(extra_layers or {})}
     return write_outputs(analysis, out_dir, layers, render_map=render_map,
                          extra_files=extra_files, sites=sites, stopwatch=clock, **map_options)

@@ -1,7 +1,7 @@
 """Gap hexagons: where residents cannot reach a facility type, on a fixed hexagon grid.
 
 The ``gaps`` layer of ``coverage.gpkg``: pointy-top hexagons of width
-:data:`gap_cell_m` fixed to the CRS origin (a cell keeps its id from run to
+:data:`planner.settings.gap_cell_m` fixed to the CRS origin (a cell keeps its id from run to
 run), one row per hexagon holding at least one residence, with the facility
 types no resident of the cell reaches. Vectorised: one ``np.unique`` over the
 cells, one grouped ``any`` over the types.
@@ -16,9 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-#: Side-to-side width of the hexagons of the ``gaps`` layer, metres (the
-#: distance between neighbouring cell centres).
-gap_cell_m: float = 150.0
+from planner import settings
 
 
 def hexagon_index(xy: np.ndarray, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
@@ -63,7 +61,7 @@ def gap_cells(residences: gpd.GeoDataFrame, thresholds_m: Mapping[str, float], *
     thresholds_m
         Threshold per type id; types without a ``dist_`` column are skipped.
     cell_m
-        Hexagon width, metres (:data:`gap_cell_m`).
+        Hexagon width, metres (:data:`planner.settings.gap_cell_m`).
 
     Returns
     -------
@@ -81,7 +79,7 @@ def gap_cells(residences: gpd.GeoDataFrame, thresholds_m: Mapping[str, float], *
           population-weighted mean over the cell's residences (unweighted
           where the cell has no population).
     """
-    cell = gap_cell_m if cell_m is None else float(cell_m)
+    cell = settings.gap_cell_m if cell_m is None else float(cell_m)
     frame = residences if not residences.crs or not residences.crs.is_geographic \
         else residences.to_crs(residences.estimate_utm_crs())
     type_ids = [type_id for type_id in thresholds_m if f"dist_{type_id}" in frame.columns]

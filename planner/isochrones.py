@@ -18,19 +18,19 @@ Three ways to draw it:
     The reachable pieces themselves: the streets within reach, as one
     MultiLineString per type (cut points computed with numpy, pieces joined
     into chains with :func:`shapely.line_merge` and simplified by
-    :data:`simplify_m`). The map draws them as wide lines. This is what the
+    ``settings.isochrone_simplify_m``). The map draws them as wide lines. This is what the
     analysis measures (a residence is covered when its own street is), it
     invents no area between streets, and it takes one vectorised pass per
     type: 0.2 s for the 55 types of a 20,000-node city, about 3 s at 250,000
     nodes, so that it is drawn at city scale too.
 
-The other two widen the reachable network by :data:`buffer_m` on either side
+The other two widen the reachable network by ``settings.isochrone_buffer_m`` on either side
 into polygons:
 
 ``"partition"``
     The whole network (with the facilities' access legs) is buffered and
     unioned **once**; points are sampled along every edge every
-    :data:`sample_spacing_m` and their Voronoi cells split that buffer into
+    ``settings.isochrone_sample_spacing_m`` and their Voronoi cells split that buffer into
     pieces, each belonging to its nearest stretch of street. A type's area is
     the coverage union (:func:`shapely.coverage_union_all`, linear time) of
     the cells of its reachable samples, clipped to the network buffer. Cuts
@@ -72,42 +72,14 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from planner import settings
 from planner.access import Access
 from planner.network import WalkNetwork
 
 logger = logging.getLogger(__name__)
 
-#: Half-width of the band drawn around reachable streets, metres. Wide enough
-#: to take in the buildings that line a street, narrow enough not to bridge
-#: blocks; the distance a point may stand off a street is its own access leg.
-buffer_m: float = 30.0
-
-#: Segments per quarter circle of the buffer's round ends (GEOS ``quad_segs``);
-#: 2 keeps the display polygons small, the error is under 8% of ``buffer_m``.
-quad_segs: int = 2
-
-#: Tolerance of the topology-preserving simplification of the merged area,
-#: metres (0 keeps every vertex).
-simplify_m: float = 1.0
-
-#: How service areas are drawn: ``"streets"``, ``"partition"`` or ``"buffer"``
-#: (see above).
-method: str = "streets"
-
-#: The methods :func:`service_areas` knows.
+#: The methods :func:`service_areas` knows (``settings.isochrone_method``).
 METHODS = ("streets", "partition", "buffer")
-
-#: Distance between the street samples of the ``partition`` method, metres.
-sample_spacing_m: float = 10.0
-
-#: Most samples the ``partition`` method takes; on larger networks the
-#: spacing grows to keep to it (memory: about 1 kB per sample).
-max_samples: int = 1_000_000
-
-#: Networks with more edges get no polygon service areas (``partition`` and
-#: ``buffer``: an empty layer and a warning; on a 400k-edge synthetic lattice
-#: ten types already take a minute). ``streets`` has no limit. ``None`` lifts it.
-max_edges: int | None = 150_000
 
 
 def reachable_segments(network: WalkNetwork, node_distance_m: np.ndarray, threshold_m: float,
@@ -248,8 +220,10 @@ def _along(network: WalkNetwork, edge: np.ndarray, offset_m: np.ndarray) -> np.n
 
 
 #: The drawing options :func:`service_areas` accepts, and the module defaults they override.
-DRAWING_DEFAULTS = {"width_m": "buffer_m", "segments_per_quarter": "quad_segs",
-                    "tolerance_m": "simplify_m", "spacing_m": "sample_spacing_m"}
+DRAWING_DEFAULTS = {"width_m": "isochrone_buffer_m",
+                    "segments_per_quarter": "isochrone_quad_segs",
+                    "tolerance_m": "isochrone_simplify_m",
+                    "spacing_m": "isochrone_sample_spacing_m"}
 
 
 def service_areas(network: WalkNetwork, access: Access,
@@ -272,13 +246,13 @@ def service_areas(network: WalkNetwork, access: Access,
         each facility's access leg, so that a facility set back from the
         street lies inside its own area.
     how
-        ``"streets"``, ``"partition"`` or ``"buffer"`` (:data:`method`; see
+        ``"streets"``, ``"partition"`` or ``"buffer"`` (``settings.isochrone_method``; see
         the module notes).
     **drawing
-        ``width_m`` (buffer half-width, :data:`buffer_m`),
-        ``segments_per_quarter`` (buffer ``quad_segs``, :data:`quad_segs`),
-        ``tolerance_m`` (simplification, :data:`simplify_m`) and ``spacing_m``
-        (sample spacing of ``partition``, :data:`sample_spacing_m`); None
+        ``width_m`` (buffer half-width, ``settings.isochrone_buffer_m``),
+        ``segments_per_quarter`` (buffer ``quad_segs``, ``settings.isochrone_quad_segs``),
+        ``tolerance_m`` (simplification, ``settings.isochrone_simplify_m``) and ``spacing_m``
+        (sample spacing of ``partition``, ``settings.isochrone_sample_spacing_m``); None
         keeps the default.
 
     Returns
@@ -291,7 +265,7 @@ def service_areas(network: WalkNetwork, access: Access,
     """
     if access.node_distance_m is None:
         access.solve()
-    how = method if how is None else how
+    how = settings.isochrone_method if how is None else how
     if how not in METHODS:
         message = f"unknown service-area method {how!r}"
         raise ValueError(message)
@@ -329,22 +303,20 @@ def _drawing_options(drawing: Mapping[str, float | None]) -> dict[str, float]:
     if unknown:
         message = f"service_areas: unknown option(s) {', '.join(sorted(unknown))}"
         raise TypeError(message)
-    module = globals()
-    return {name: module[default] if drawing.get(name) is None else drawing[name]
+    return {name: getattr(settings, default) if drawing.get(name) is None else drawing[name]
             for name, default in DRAWING_DEFAULTS.items()}
 
 
 def _drawn_types(network: WalkNetwork, access: Access, thresholds_m: Mapping[str, float] | None,
                  *, limited: bool = True) -> list[tuple[str, float]]:
     """``(type_id, threshold)`` of the types to draw: with a facility on the network."""
-    from planner import settings
-
     if thresholds_m is None:
         thresholds_m = dict(zip(access.type_ids,
                                 access.limits_m / settings.search_limit_factor, strict=True))
+    max_edges = settings.isochrone_max_edges
     if limited and max_edges is not None and network.n_edges > max_edges:
         logger.warning("service areas skipped: the network has %d edges (more than "
-                       "planner.isochrones.max_edges = %d)", network.n_edges, max_edges)
+                       "planner.settings.isochrone_max_edges = %d)", network.n_edges, max_edges)
         return []
     snapped = access.facility_snap.snapped
     return [(type_id, float(threshold)) for type_id, threshold in thresholds_m.items()
@@ -430,7 +402,7 @@ class _Partition:
         self.network = network
         self.snap = snap
         length = network.edge_length_m
-        spacing = max(float(spacing_m), float(length.sum()) / max_samples)
+        spacing = max(float(spacing_m), float(length.sum()) / settings.isochrone_max_samples)
         count = np.maximum(1, np.ceil(length / spacing).astype(np.int64))
         edge = np.repeat(np.arange(network.n_edges), count)
         rank = np.arange(len(edge)) - np.repeat(np.cumsum(count) - count, count)
@@ -514,3 +486,139 @@ def analysis_service_areas(analysis, **kwargs) -> gpd.GeoDataFrame:
     """:func:`service_areas` of every catalogue type of a :class:`planner.pipeline.Analysis`."""
     return service_areas(analysis.network, analysis.access, analysis.catalogue.thresholds_m(),
                          facility_points=analysis.facilities.geometry, **kwargs)
+
+
+def _edge_cells(network: WalkNetwork, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """The grid squares each edge crosses: ``(edge, key)`` pairs, without repeats.
+
+    Every edge is sampled at both ends and every half square in between, so
+    a street crossing a square marks it (a corner clipped by less than a
+    quarter square may be missed). ``key`` is the square's ``(i, j)`` packed
+    into one integer (:func:`_cell_key`).
+    """
+    length = network.edge_length_m
+    count = np.ceil(length / (cell_m / 2)).astype(np.int64) + 1
+    edge = np.repeat(np.arange(network.n_edges), count)
+    rank = np.arange(len(edge)) - np.repeat(np.cumsum(count) - count, count)
+    share = rank / np.maximum(count[edge] - 1, 1)
+    xy = _along(network, edge, share * length[edge])
+    key = _cell_key(xy, cell_m)
+    # a straight edge never re-enters a square: dropping consecutive repeats is enough
+    new = np.r_[True, (edge[1:] != edge[:-1]) | (key[1:] != key[:-1])]
+    return edge[new], key[new]
+
+
+#: Squares per grid row in :func:`_cell_key` (a city is far smaller than 2e9 squares).
+_KEY_SPAN = 1 << 31
+
+
+def _cell_key(xy: np.ndarray, cell_m: float) -> np.ndarray:
+    """One integer per point: its grid square ``(i, j)`` packed as ``i·2³¹ + j``."""
+    ij = np.floor(xy / cell_m).astype(np.int64) + (_KEY_SPAN >> 1)
+    return ij[:, 0] * _KEY_SPAN + ij[:, 1]
+
+
+def service_cells(network: WalkNetwork, access: Access,
+                  thresholds_m: Mapping[str, float] | None = None, *,
+                  facility_points=None, cell_m: float | None = None) -> gpd.GeoDataFrame:
+    """Service areas as the grid squares that hold a street within reach, all types at once.
+
+    The compact form of the ``streets`` drawing for a city (a few bytes per
+    square instead of every street vertex per type): the squares of a grid of
+    ``cell_m`` fixed to the CRS origin that any type reaches, with one 0/1
+    column per type. Whole edges within reach mark the squares they cross
+    (:func:`_edge_cells`, computed once for all types), the pieces of edges
+    reached from one end or around a facility are sampled every half square.
+
+    Parameters
+    ----------
+    network, access, thresholds_m, facility_points
+        As for :func:`service_areas` (the facilities' access legs mark their squares).
+    cell_m
+        Width of the squares, metres (:data:`planner.settings.service_cell_m`).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        One square per row, in the network's CRS: ``cell_id`` (``"i_j"``),
+        ``cell_m``, ``n_types`` (types reaching it) and ``reach_<type_id>``
+        (1 where the type reaches a street of the square) for every type
+        drawn, in the order of ``thresholds_m``. ``attrs["street_coordinates"]``
+        estimates the coordinates of the ``streets`` drawing (one per whole
+        edge within reach, two per piece, summed over the types).
+    """
+    if access.node_distance_m is None:
+        access.solve()
+    cell = settings.service_cell_m if cell_m is None else float(cell_m)
+    drawn = _drawn_types(network, access, thresholds_m, limited=False)
+    pair_edge, pair_key = _edge_cells(network, cell)
+    keys, pair_cell = np.unique(pair_key, return_inverse=True)
+    pair_cell = pair_cell.ravel()
+    flags = np.zeros((len(keys), len(drawn)), dtype=bool)
+    columns = {type_id: column for column, type_id in enumerate(access.type_ids)}
+    snap = access.facility_snap
+    xy = shapely.get_coordinates(np.asarray(facility_points, dtype=object)) \
+        if facility_points is not None else None
+    coordinates = 0
+    off_keys, off_types = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
+    for index, (type_id, threshold) in enumerate(drawn):  # one vectorised pass per type
+        distance = access.node_distance_m[:, columns[type_id]]
+        whole = whole_edge_mask(network, distance, threshold)
+        flags[pair_cell[whole[pair_edge]], index] = True
+        mask = (access.facility_type == type_id) & snap.snapped
+        pieces = reachable_segments(
+            network, distance, threshold, facility_edge=snap.edge[mask],
+            facility_offset_m=snap.offset_m[mask], facility_access_m=snap.access_m[mask],
+            facility_xy=None if xy is None else xy[mask], whole_edges=False)
+        coordinates += int(whole.sum()) + 2 * len(pieces)
+        if len(pieces):
+            piece_keys = _cell_key(_sample_segments(pieces, cell / 2), cell)
+            at = np.clip(np.searchsorted(keys, piece_keys), 0, max(len(keys) - 1, 0))
+            found = keys[at] == piece_keys
+            flags[at[found], index] = True
+            # access legs and clipped corners may lie in squares no edge marks
+            off_keys.append(piece_keys[~found])
+            off_types.append(np.full(int((~found).sum()), index))
+    keys, flags = _add_squares(keys, flags, np.concatenate(off_keys),
+                               np.concatenate(off_types))
+    reached = flags.any(axis=1)
+    keys, flags = keys[reached], flags[reached]
+    i = keys // _KEY_SPAN - (_KEY_SPAN >> 1)
+    j = keys % _KEY_SPAN - (_KEY_SPAN >> 1)
+    frame = gpd.GeoDataFrame(
+        {"cell_id": [f"{a}_{b}" for a, b in zip(i.tolist(), j.tolist(), strict=True)],
+         "cell_m": cell, "n_types": flags.sum(axis=1).astype(np.int64),
+         **{f"reach_{type_id}": flags[:, index].astype(np.int8)
+            for index, (type_id, _) in enumerate(drawn)}},
+        geometry=shapely.box(i * cell, j * cell, (i + 1) * cell, (j + 1) * cell),
+        crs=network.crs)
+    frame.attrs["street_coordinates"] = coordinates
+    return frame
+
+
+def _add_squares(keys: np.ndarray, flags: np.ndarray, more_keys: np.ndarray,
+                 more_types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``keys`` (sorted) and their ``flags`` with the squares ``more_keys`` flagged too."""
+    if len(more_keys) == 0:
+        return keys, flags
+    merged = np.union1d(keys, more_keys)
+    grown = np.zeros((len(merged), flags.shape[1]), dtype=bool)
+    grown[np.searchsorted(merged, keys)] = flags
+    grown[np.searchsorted(merged, more_keys), more_types] = True
+    return merged, grown
+
+
+def _sample_segments(segments: np.ndarray, spacing_m: float) -> np.ndarray:
+    """Points along ``(k, 2, 2)`` segments: both ends and every ``spacing_m`` between."""
+    length = np.hypot(*(segments[:, 1] - segments[:, 0]).T)
+    count = np.ceil(length / spacing_m).astype(np.int64) + 1
+    row = np.repeat(np.arange(len(segments)), count)
+    rank = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
+    share = (rank / np.maximum(count[row] - 1, 1))[:, None]
+    return segments[row, 0] + share * (segments[row, 1] - segments[row, 0])
+
+
+def analysis_service_cells(analysis, **kwargs) -> gpd.GeoDataFrame:
+    """:func:`service_cells` of every catalogue type of a :class:`planner.pipeline.Analysis`."""
+    return service_cells(analysis.network, analysis.access, analysis.catalogue.thresholds_m(),
+                         facility_points=analysis.facilities.geometry.to_numpy(), **kwargs)

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import geopandas as gpd
 
+from planner import settings
 from planner.gaps import gap_cells
-from planner.isochrones import analysis_service_areas
+from planner.isochrones import analysis_service_areas, analysis_service_cells
 from planner.timing import Stopwatch
 
 if TYPE_CHECKING:
@@ -44,31 +45,45 @@ def gap_layer(analysis: Analysis, cell_m: float | None = None) -> gpd.GeoDataFra
     return gap_cells(residence_layer(analysis), analysis.catalogue.thresholds_m(), cell_m=cell_m)
 
 
-def analysis_layers(analysis: Analysis, *, isochrones: bool = True,
+def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool = False,
                     gap_cell_m: float | None = None,
                     stopwatch: Stopwatch | None = None) -> dict[str, gpd.GeoDataFrame]:
     """The GeoPackage layers of the output contract.
+
+    A district gets every layer; at city scale the heavy ones (the walking
+    network, the streets within reach of every type) are left for
+    ``full=True``, so that writing stays within seconds and the file small.
 
     Parameters
     ----------
     analysis
         The result of :func:`planner.analyze`.
     isochrones
-        Whether to draw the service areas (the slow part: about a second on the demo).
+        Whether to draw the service areas.
+    full
+        Whether to include the heavy layers at any size: ``walk_edges`` and the
+        ``isochrones`` street lines.
     gap_cell_m
-        Width of the gap hexagons, metres (:data:`planner.gaps.gap_cell_m`).
+        Width of the gap hexagons, metres (:data:`planner.settings.gap_cell_m`).
     stopwatch
-        Times the stages ``layers`` and ``isochrones``.
+        Times the stages ``layers``, ``service_cells`` and ``isochrones``.
 
     Returns
     -------
     dict
-        ``facilities``, ``residences``, ``communities``, ``walk_edges``,
-        ``gaps`` (hexagons with the facility types their residents cannot
-        reach: ``cell_id``, ``cell_m``, ``population``, ``n_residences``,
-        ``n_missing_types``, ``missing_types``, ``mean_missing_types``) and,
-        unless ``isochrones=False``, ``isochrones`` (the walking service area
-        of every type with a facility: ``type_id``, ``threshold_m``); in the
+        ``facilities``, ``residences``, ``communities``, ``gaps`` (hexagons
+        with the facility types their residents cannot reach:
+        ``cell_id``, ``cell_m``, ``population``, ``n_residences``,
+        ``n_missing_types``, ``missing_types``, ``mean_missing_types``);
+        ``walk_edges`` when the network has at most
+        :data:`planner.settings.max_default_walk_edges` edges (or ``full``);
+        unless ``isochrones=False``, the walking service area of every type
+        with a facility: ``isochrones`` (the streets within reach, one
+        MultiLineString per type: ``type_id``, ``threshold_m``) when they have
+        at most :data:`planner.settings.max_isochrone_coordinates` coordinates
+        (or ``full``), and above that ``service_cells``
+        (:func:`planner.isochrones.service_cells`: the squares holding a street
+        within reach, one ``reach_<type_id>`` column per type). In the
         analysis' metric CRS.
     """
     clock = stopwatch or Stopwatch()
@@ -76,9 +91,15 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True,
         residences = residence_layer(analysis)
         layers = {"facilities": facility_layer(analysis), "residences": residences,
                   "communities": analysis.communities.copy(),
-                  "walk_edges": analysis.network.edges_frame(),
                   "gaps": gap_cells(residences, analysis.catalogue.thresholds_m(),
                                     cell_m=gap_cell_m)}
+        if full or analysis.network.n_edges <= settings.max_default_walk_edges:
+            layers["walk_edges"] = analysis.network.edges_frame()
     if isochrones:
-        layers["isochrones"] = clock.run("isochrones", analysis_service_areas, analysis)
+        cells = clock.run("service_cells", analysis_service_cells, analysis)
+        small = cells.attrs.get("street_coordinates", 0) <= settings.max_isochrone_coordinates
+        if full or small:
+            layers["isochrones"] = clock.run("isochrones", analysis_service_areas, analysis)
+        if not small:
+            layers["service_cells"] = cells
     return layers

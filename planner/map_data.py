@@ -20,15 +20,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planner import settings
 from planner.colours import class_breaks, class_colours, class_labels, score_colours
 from planner.coords import transform, transform_geometries
 from planner.errors import PlannerError
 
 log = logging.getLogger(__name__)
 
-#: Decimal places of longitude/latitude in the map (6 ≈ 0.1 m, 5 ≈ 1 m).
-point_digits: int = 6
-polygon_digits: int = 5
+#: The ways a facility may have matched its type, sent as their index (``m``).
+MATCH_KINDS = ("tag", "name", "list")
 
 
 def json_text(value) -> str:
@@ -54,7 +54,7 @@ def encode_polygons(geoms: np.ndarray, digits: int | None = None) -> dict:
     third of the size of GeoJSON; ``planner_map.js`` decodes it, and so does
     :func:`decode_polygons`.
     """
-    scale = 10 ** (polygon_digits if digits is None else digits)
+    scale = 10 ** (settings.map_polygon_digits if digits is None else digits)
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0:
         return {"s": scale, "c": [], "r": [0], "p": [0], "m": [0]}
@@ -77,7 +77,7 @@ def encode_lines(geoms: np.ndarray, digits: int | None = None) -> dict:
     ``c`` holds the delta-coded, quantised coordinates; ``r`` the
     coordinates per line and ``m`` the lines per geometry.
     """
-    scale = 10 ** (polygon_digits if digits is None else digits)
+    scale = 10 ** (settings.map_polygon_digits if digits is None else digits)
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0:
         return {"k": "l", "s": scale, "c": [], "r": [0], "m": [0]}
@@ -154,7 +154,7 @@ class Datum:
         x, y = xy[:, 0], xy[:, 1]
         if self.datum != "wgs84":
             x, y = transform(x, y, "wgs84", self.datum)
-        return np.round(x, point_digits), np.round(y, point_digits)
+        return np.round(x, settings.map_point_digits), np.round(y, settings.map_point_digits)
 
 @dataclass
 class MapSetup:
@@ -266,8 +266,10 @@ def communities_payload(communities: gpd.GeoDataFrame, setup: MapSetup) -> str:
         "id": communities["community_id"].astype(str).tolist(),
         "name": names.fillna("").astype(str).tolist(),
         "population": nullable(float_column(communities, "population"), 0),
-        "score": nullable(score, 4), "scenes": nullable(scene_scores, 4),
-        "cov": nullable(cov, 4), "fill": score_colours(score).tolist()}
+        # shares shown as whole percent: two decimals are enough, and a city's
+        # 9,000 communities × 55 types make every character count
+        "score": nullable(score, 4), "scenes": nullable(scene_scores, 2),
+        "cov": nullable(cov, 2), "fill": score_colours(score).tolist()}
     for column, (key, digits) in OPTIONAL_COMMUNITY_FIELDS.items():
         if column in communities.columns:
             properties[key] = nullable(float_column(communities, column), digits)
@@ -282,29 +284,62 @@ def bitmask(flags: np.ndarray) -> list[str]:
     return np.char.mod("%02x", packed).astype(object).sum(axis=1).tolist()
 
 
+def missing_matrix(missing_types: pd.Series, type_ids: list[str]) -> np.ndarray:
+    """``(n_rows, n_types)`` whether each comma-separated list names each type."""
+    parts = missing_types.reset_index(drop=True).fillna("").astype(str).str.split(",").explode()
+    column = parts.map({type_id: index for index, type_id in enumerate(type_ids)})
+    known = column.notna().to_numpy()
+    flags = np.zeros((len(missing_types), len(type_ids)), dtype=bool)
+    rows = np.repeat(np.arange(len(missing_types)),
+                     parts.groupby(level=0, sort=False).size().to_numpy())
+    flags[rows[known], column[known].to_numpy(int)] = True
+    return flags
+
+
+def encode_hexagons(frame: gpd.GeoDataFrame, datum: Datum) -> dict:
+    """Regular hexagons as their centres and one shared corner template (``k = "h"``).
+
+    ``c`` holds the centres quantised and delta-coded like :func:`encode_polygons`,
+    ``o`` the six corners of the middle hexagon relative to its centre, in
+    degrees: across a city the shape of a 150 m hexagon changes by well under
+    a metre, so one template draws them all at a sixth of the size.
+    """
+    scale = 10 ** settings.map_polygon_digits
+    if len(frame) == 0:
+        return {"k": "h", "s": scale, "c": [], "o": []}
+    shown = frame.to_crs(4326)
+    x, y = datum.points(shown.set_geometry(shapely.centroid(shown.geometry.to_numpy()),
+                                           crs=4326))
+    middle = int(np.argmin(np.hypot(x - np.median(x), y - np.median(y))))
+    ring = shapely.get_coordinates(datum.geometries(shown.iloc[[middle]]))[:6]
+    corners = np.round(ring - [x[middle], y[middle]], 7)
+    quantised = np.round(np.column_stack([x, y]) * scale).astype(np.int64)
+    deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    return {"k": "h", "s": scale, "c": deltas.ravel().tolist(), "o": corners.tolist()}
+
+
 def cells_payload(cells: gpd.GeoDataFrame, setup: MapSetup) -> tuple[str, list]:
     """Hexagons of :func:`planner.gaps.gap_cells`, classed from the counts on the map.
 
-    The missing types travel as a hex bitmask over the types shown; a
-    hexagon's count is of the types with data only. Returns the JSON and the
-    legend classes ``[label, colour]``.
+    The hexagons travel as centres and one corner template
+    (:func:`encode_hexagons`), the missing types as a hex bitmask over the
+    types shown, the colour as an index into ``colours``; a hexagon's count
+    is of the types with data only. Returns the JSON and the legend classes
+    ``[label, colour]``.
     """
-    cells = to_display(cells, 0.0)
-    listed = "," + cells["missing_types"].fillna("").astype(str) + ","
-    missing = np.column_stack([listed.str.contains(f",{t.id},", regex=False).to_numpy(bool)
-                               for t in setup.types])
+    cells = cells[~(cells.geometry.isna() | cells.geometry.is_empty)]
+    missing = missing_matrix(cells["missing_types"], [t.id for t in setup.types])
     n_missing = (missing & setup.has_data[None, :]).sum(axis=1)
     breaks = class_breaks(n_missing)
     colours = class_colours(breaks)
-    fill = np.array(colours, dtype=object)[np.clip(
-        np.searchsorted(breaks, n_missing, side="right") - 1, 0, len(breaks) - 1)]
-    payload = collection(setup.datum.geometries(cells), {
-        "id": cells["cell_id"].astype(str).tolist(), "n": n_missing.tolist(),
-        "m": bitmask(missing),
-        "population": nullable(cells["population"], 0),
-        "residences": cells["n_residences"].astype(int).tolist(),
-        "mean": nullable(cells["mean_missing_types"], 1),
-        "fill": fill.tolist()})
+    fill = np.clip(np.searchsorted(breaks, n_missing, side="right") - 1, 0, len(breaks) - 1)
+    payload = json_text({"e": encode_hexagons(cells, setup.datum), "colours": list(colours),
+                         "p": {"id": cells["cell_id"].astype(str).tolist(),
+                               "n": n_missing.tolist(), "m": bitmask(missing),
+                               "population": nullable(cells["population"], 0),
+                               "residences": cells["n_residences"].astype(int).tolist(),
+                               "mean": nullable(cells["mean_missing_types"], 1),
+                               "f": fill.astype(int).tolist()}})
     return payload, [list(pair) for pair in zip(class_labels(breaks), colours, strict=True)]
 
 
@@ -323,7 +358,7 @@ def residences_payload(residences: gpd.GeoDataFrame, types: list, datum: Datum,
     uncovered = (population[:, None] * beyond).sum(axis=0)
     if max_residences is not None and len(residences) > max_residences:
         log.warning("%d residences: the map leaves out the residences beyond reach "
-                    "(more than planner.maps.max_map_residences = %d); the gap hexagons "
+                    "(more than planner.settings.map_max_residences = %d); the gap hexagons "
                     "show them", len(residences), max_residences)
         return json_text({"x": [], "y": [], "p": [], "id": [], "gaps": {}}), uncovered
     homes = residences.to_crs(4326)
@@ -346,7 +381,9 @@ def facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: di
     table = pd.DataFrame({"facility_id": shown["facility_id"].astype(str).to_numpy(),
                           "scene": shown["scene_id"].map(scene_index).to_numpy(),
                           "t": shown["type_id"].map(type_index).to_numpy(),
-                          "m": shown["match"].fillna("").astype(str).to_numpy(),
+                          "m": shown["match"].map({kind: code for code, kind in
+                                                   enumerate(MATCH_KINDS)}).fillna(-1)
+                          .astype(int).to_numpy(),
                           "n": shown["name"].fillna("").astype(str).to_numpy(),
                           "x": x, "y": y}).dropna(subset=["scene"])
     # one point per (scene, facility) with the lists of its types and matches; grouping
@@ -356,7 +393,7 @@ def facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: di
     starts = np.flatnonzero(np.r_[True, key.to_numpy()[1:] != key.to_numpy()[:-1]])
     scene_of = table["scene"].to_numpy(int)[starts]
     types_of = [part.tolist() for part in np.split(table["t"].to_numpy(int), starts[1:])]
-    matches_of = [part.tolist() for part in np.split(table["m"].to_numpy(object), starts[1:])]
+    matches_of = [part.tolist() for part in np.split(table["m"].to_numpy(int), starts[1:])]
     first = table.iloc[starts]
     for index, scene in enumerate(scenes):  # eight scenes: one JSON block each
         rows = np.flatnonzero(scene_of == index)
@@ -364,7 +401,8 @@ def facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: di
         yield scene, json_text({"id": part["facility_id"].tolist(), "x": part["x"].tolist(),
                             "y": part["y"].tolist(), "n": part["n"].tolist(),
                             "t": [types_of[row] for row in rows],
-                            "m": [matches_of[row] for row in rows]}), len(part)
+                            "m": [matches_of[row] for row in rows],
+                            "mk": list(MATCH_KINDS)}), len(part)
 
 
 
@@ -374,10 +412,8 @@ def area_cells_payload(areas: gpd.GeoDataFrame, type_index: Mapping[str, int], d
     """Service areas as the squares of a ``cell_m`` grid that hold a street within reach.
 
     For city-scale maps, where the streets themselves would make the page
-    tens of megabytes: the grid's occupied squares are listed once (centres
-    delta-coded like :func:`encode_polygons`, one half-width and half-height
-    in degrees), and each type is a hex bitmask over them. Streets are
-    sampled every half square, so a street crossing a square marks it.
+    tens of megabytes (:func:`squares_payload`). Streets are sampled every
+    half square, so a street crossing a square marks it.
     """
     metric = areas if not areas.crs.is_geographic else areas.to_crs(areas.estimate_utm_crs())
     dense = shapely.segmentize(metric.geometry.to_numpy(), cell_m / 2)
@@ -391,20 +427,48 @@ def area_cells_payload(areas: gpd.GeoDataFrame, type_index: Mapping[str, int], d
     dense = np.zeros((len(metric), int(key.max()) + 1 if len(key) else 0), dtype=bool)
     dense[row, key] = True
     keys = np.flatnonzero(dense.any(axis=0))
-    flags = dense[:, keys]
-    cells = np.column_stack([keys // span + low[0], keys % span + low[1]])
-    centres = gpd.GeoSeries(shapely.points((cells + 0.5) * cell_m), crs=metric.crs).to_crs(4326)
-    x, y = datum.points(gpd.GeoDataFrame(geometry=centres))
-    middle = gpd.GeoSeries(shapely.points(np.array([[0.0, 0.0], [cell_m, cell_m]])
-                                          + np.median(cells, axis=0) * cell_m),
-                           crs=metric.crs).to_crs(4326)
-    (x0, y0), (x1, y1) = shapely.get_coordinates(middle.to_numpy())
-    scale = 10 ** polygon_digits
+    corner = np.column_stack([keys // span + low[0], keys % span + low[1]]) * cell_m
+    squares = gpd.GeoSeries(shapely.box(corner[:, 0], corner[:, 1], corner[:, 0] + cell_m,
+                                        corner[:, 1] + cell_m), crs=metric.crs)
+    return squares_payload(squares, dense[:, keys],
+                           metric["type_id"].map(type_index).astype(int).tolist(), datum, cell_m)
+
+
+def service_cells_payload(cells: gpd.GeoDataFrame, type_index: Mapping[str, int],
+                          datum: Datum) -> tuple[str, set[str]]:
+    """The ``service_cells`` layer (:func:`planner.isochrones.service_cells`) for the map.
+
+    Returns the JSON of :func:`squares_payload` and the types drawn.
+    """
+    drawn = [type_id for type_id in type_index if f"reach_{type_id}" in cells.columns]
+    flags = cells[[f"reach_{type_id}" for type_id in drawn]].to_numpy(bool).T \
+        if drawn else np.zeros((0, len(cells)), dtype=bool)
+    cell_m = float(cells["cell_m"].iloc[0]) if "cell_m" in cells and len(cells) \
+        else settings.service_cell_m
+    return squares_payload(cells.geometry, flags, [type_index[t] for t in drawn], datum,
+                           cell_m), set(drawn)
+
+
+def squares_payload(squares: gpd.GeoSeries, flags: np.ndarray, type_indices: list[int],
+                    datum: Datum, cell_m: float) -> str:
+    """Grid squares listed once, each type a hex bitmask over them.
+
+    Centres delta-coded like :func:`encode_polygons`, one half-width and
+    half-height in degrees (those of the middle square); ``flags`` is
+    ``(n_types, n_squares)``.
+    """
+    shown = gpd.GeoDataFrame(geometry=squares.to_crs(4326).reset_index(drop=True))
+    x, y = datum.points(shown)
+    hx = hy = 0.0
+    if len(shown):
+        middle = int(np.argmin(np.hypot(x - np.median(x), y - np.median(y))))
+        west, south, east, north = shapely.bounds(datum.geometries(shown.iloc[[middle]]))[0]
+        hx, hy = (east - west) / 2, (north - south) / 2
+    scale = 10 ** settings.map_polygon_digits
     quantised = np.round(np.column_stack([x, y]) * scale).astype(np.int64)
     deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
-    packed = np.packbits(flags, axis=1)
+    packed = np.packbits(np.asarray(flags, dtype=bool), axis=1)
     return json_text({
-        "g": {"s": scale, "c": deltas.ravel().tolist(), "hx": round(abs(x1 - x0) / 2, 7),
-              "hy": round(abs(y1 - y0) / 2, 7), "m": cell_m},
-        "p": {"t": metric["type_id"].map(type_index).astype(int).tolist(),
-              "b": [bytes(line).hex() for line in packed]}})
+        "g": {"s": scale, "c": deltas.ravel().tolist(), "hx": round(float(hx), 7),
+              "hy": round(float(hy), 7), "m": cell_m},
+        "p": {"t": list(type_indices), "b": [bytes(line).hex() for line in packed]}})

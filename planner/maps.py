@@ -61,6 +61,7 @@ from branca.element import Element, MacroElement
 from folium.map import Layer
 from folium.template import Template
 
+from planner import settings
 from planner.basemaps import BASEMAPS, resolve_basemap  # noqa: F401  (re-exported)
 from planner.catalogue import Catalogue, load_catalogue
 from planner.colours import (  # noqa: F401  (re-exported: planner.maps.score_colour …)
@@ -89,30 +90,13 @@ from planner.map_data import (  # noqa: F401  (re-exported: planner.maps.encode_
     encode_polygons,
     facility_payloads,
     json_text,
-    point_digits,
-    polygon_digits,
     residences_payload,
+    service_cells_payload,
     to_display,
     type_data_status,
 )
 
 log = logging.getLogger(__name__)
-
-#: Above this many residences the map leaves out the layer of residences beyond
-#: reach (the gap hexagons still show where they are): a city's 300,000 homes
-#: would make the page tens of megabytes.
-max_map_residences: int = 30_000
-
-#: Simplification tolerance of polygons drawn on the map, metres.
-display_tolerance_m: float = 3.0
-
-#: Above this many coordinates the service areas are drawn as the squares of a
-#: grid of :data:`area_cell_m` that hold a street within reach, not as the
-#: streets themselves (a city's 55 types of streets would be ~40 MB of page).
-max_map_area_coordinates: int = 400_000
-
-#: Width of the squares of city-scale service areas, metres.
-area_cell_m: float = 100.0
 
 #: 16×16 SVG paths (filled white on the scene colour, even-odd rule).
 SCENE_ICONS = {
@@ -268,9 +252,25 @@ def inline_assets() -> str:
         f"<script>{text}</script>\n" for text in js)
 
 
+class RawHTML(Element):
+    """HTML inserted as it is: no Jinja template compiled from it.
+
+    ``branca.Element(text)`` compiles its text as a template, which for the
+    megabytes of a city's data blocks takes seconds; this renders the string.
+    """
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self._name = "RawHTML"
+        self.html = html
+
+    def render(self, **kwargs) -> str:
+        return self.html
+
+
 def _data_block(data_id: str, text: str) -> Element:
     safe = text.replace("</", "<\\/")  # a JSON string may not close the script element
-    return Element(f'<script type="application/json" id="{data_id}">{safe}</script>')
+    return RawHTML(f'<script type="application/json" id="{data_id}">{safe}</script>')
 
 
 
@@ -336,7 +336,7 @@ class _Page:
         self.fmap.default_css = []
         self.figure = self.fmap.get_root()
         self.figure.title = title or setup.text["title"]
-        self.figure.header.add_child(Element(inline_assets()), name="planner_assets")
+        self.figure.header.add_child(RawHTML(inline_assets()), name="planner_assets")
         self.figure.header.add_child(Element('<meta name="generator" content="planner">'),
                                      name="planner_generator")
         types = [{"id": t.id, "label": t.label(setup.lang),
@@ -406,13 +406,13 @@ def build_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
     """
     setup = _setup(layers, catalogue, lang, basemap, tianditu_key)
     text = setup.text
-    communities = to_display(layers["communities"], display_tolerance_m)
+    communities = to_display(layers["communities"], settings.map_display_tolerance_m)
     bounds = communities.total_bounds if len(communities) else \
         layers["residences"].to_crs(4326).total_bounds
     page = _Page(setup, bounds, title)
     page.layer("communities", "communities", communities_payload(communities, setup),
                text["communities"])
-    has_area = _add_service_areas(page, layers.get("isochrones"))
+    has_area = _add_service_areas(page, layers.get("isochrones"), layers.get("service_cells"))
     uncovered = _add_residences(page, layers["residences"])
     cell_classes = _add_cells(page, layers.get("gaps"))
     _add_premises(page, layers.get("reallocation"))
@@ -422,27 +422,42 @@ def build_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
     return page.finish()
 
 
-def _add_service_areas(page: _Page, areas: gpd.GeoDataFrame | None) -> set[str]:
-    """The service area of the chosen type (on at first); returns the types that have one."""
+def _add_service_areas(page: _Page, areas: gpd.GeoDataFrame | None,
+                       cells: gpd.GeoDataFrame | None = None) -> set[str]:
+    """The service area of the chosen type (on at first); returns the types that have one.
+
+    The streets within reach (``isochrones``) when they are few; above
+    :data:`planner.settings.map_max_area_coordinates` coordinates the squares
+    holding a street within reach: the ``service_cells`` layer when the
+    results have it, else squares computed from the streets.
+    """
     setup = page.setup
-    if areas is None or len(areas) == 0:
-        return set()
     type_index = setup.type_index
-    areas = areas[areas["type_id"].isin(type_index)]
-    if shapely.get_num_coordinates(areas.geometry.to_numpy()).sum() > max_map_area_coordinates:
-        payload = area_cells_payload(areas, type_index, setup.datum, area_cell_m)
+    if areas is not None and len(areas):
+        areas = areas[areas["type_id"].isin(type_index)]
+        small = shapely.get_num_coordinates(areas.geometry.to_numpy()).sum() \
+            <= settings.map_max_area_coordinates
+    if areas is not None and len(areas) and (small or cells is None or len(cells) == 0):
+        if small:
+            areas = to_display(areas, settings.map_display_tolerance_m)
+            payload = collection(setup.datum.geometries(areas),
+                                 {"t": areas["type_id"].map(type_index).astype(int).tolist()})
+        else:
+            payload = area_cells_payload(areas, type_index, setup.datum,
+                                         settings.service_cell_m)
+        drawn = set(areas["type_id"])
+    elif cells is not None and len(cells):
+        payload, drawn = service_cells_payload(cells, type_index, setup.datum)
     else:
-        areas = to_display(areas, display_tolerance_m)
-        payload = collection(setup.datum.geometries(areas),
-                             {"t": areas["type_id"].map(type_index).astype(int).tolist()})
+        return set()
     page.layer("serviceAreas", "areas", payload, setup.text["serviceAreas"])
-    return set(areas["type_id"])
+    return drawn
 
 
 def _add_residences(page: _Page, residences: gpd.GeoDataFrame) -> np.ndarray:
     """Residences beyond reach of the chosen type (on); returns the population beyond reach."""
     payload, uncovered = residences_payload(residences, page.setup.types, page.setup.datum,
-                                             max_map_residences)
+                                             settings.map_max_residences)
     page.layer("gapResidences", "residences", payload, page.setup.text["gapLayer"])
     return uncovered
 
@@ -451,9 +466,7 @@ def _add_cells(page: _Page, cells: gpd.GeoDataFrame | None) -> list:
     """The gap hexagons (off at first); returns the legend's ``[label, colour]`` classes."""
     if cells is None or len(cells) == 0:
         return []
-    from planner.gaps import gap_cell_m
-
-    cell_m = float(cells["cell_m"].iloc[0]) if "cell_m" in cells else gap_cell_m
+    cell_m = float(cells["cell_m"].iloc[0]) if "cell_m" in cells else settings.gap_cell_m
     payload, classes = cells_payload(cells, page.setup)
     page.layer("missingCells", "cells", payload,
                page.setup.text["cells"].format(m=f"{cell_m:g}"), show=False)

@@ -21,6 +21,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 from planner import settings
+from planner.catalogue_model import tag_number
 from planner.errors import PlannerError
 from planner.sources import Area
 
@@ -100,6 +101,7 @@ class WalkNetwork:
         self._samples: tuple | None = None
         self._segments: tuple | None = None
         self._csr: sparse.csr_matrix | None = None
+        self._edge_lines: np.ndarray | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -111,9 +113,11 @@ class WalkNetwork:
 
     @property
     def edge_geometry(self) -> np.ndarray:
-        """Segments ``u → v`` as shapely LineStrings."""
-        coords = np.stack([self.node_xy[self.edge_u], self.node_xy[self.edge_v]], axis=1)
-        return shapely.linestrings(coords)
+        """Segments ``u → v`` as shapely LineStrings (built once; a copy of the array)."""
+        if self._edge_lines is None:
+            coords = np.stack([self.node_xy[self.edge_u], self.node_xy[self.edge_v]], axis=1)
+            self._edge_lines = shapely.linestrings(coords)
+        return self._edge_lines.copy()
 
     @property
     def csr(self) -> sparse.csr_matrix:
@@ -575,8 +579,7 @@ def grade_separated(edges: pd.DataFrame) -> np.ndarray:
         return edges[key].astype(object).where(edges[key].notna(), None)
 
     bridge, tunnel = tag("bridge"), tag("tunnel")
-    layer = pd.to_numeric(tag("layer").astype("string").str.extract(r"(-?\d+)")[0],
-                          errors="coerce")
+    layer = tag_number(tag("layer"), r"(-?\d+)")
     graded = bridge.notna() & bridge.ne("no")
     graded |= tunnel.notna() & ~tunnel.isin(["no", "building_passage"])
     graded |= layer.fillna(0).ne(0)

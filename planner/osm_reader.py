@@ -8,12 +8,18 @@ GeoDataFrame with one string column per OSM key (see :func:`read_osm`).
 
 from __future__ import annotations
 
+import re
+import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyarrow import csv as pacsv
 from pyproj import CRS
 
 from planner.errors import PlannerError, one_line
@@ -83,20 +89,17 @@ def is_area(tags: dict[str, str]) -> bool:
     return False
 
 
-def _any_value_in(value: str | None, values: frozenset[str]) -> bool:
-    """pyrosm's multi-value match: ``a;b`` matches when a or b is listed."""
-    if value is None:
-        return False
-    return value in values or (";" in value and any(
-        part.strip() in values for part in value.split(";")))
-
-
 def read_osm(path: Path, keys: list[str]):
-    """Read an OSM file in one pass of pyosmium (plus one over the relations for areas).
+    """Read an OSM file with pyosmium: two passes in C++, then columnar assembly.
 
     PBF, XML (``.osm``, ``.xml``) and compressed XML (``.osm.bz2``,
     ``.osm.gz``) go through the same C++ parser, so XML costs the same per
-    object as PBF and both give the same answer.
+    object as PBF and both give the same answer. No Python code runs per
+    object: libosmium selects the nodes and ways a run needs (key filters),
+    stores node locations and writes the selection with the locations of the
+    way nodes as OPL text, which is parsed column by column with pyarrow
+    (:func:`_read_opl`); only the few multipolygon and boundary relations are
+    assembled object by object.
 
     Selects what pyrosm selects: the ways of pyrosm's "all" network as
     segments between consecutive nodes, and as features the nodes, ways and
@@ -121,24 +124,22 @@ def read_osm(path: Path, keys: list[str]):
         and the ``features`` GeoDataFrame (WGS84).
     """
     import osmium
-    from osmium.filter import KeyFilter
 
-    collector = _OsmiumCollector(keys)
+    poi = frozenset(poi_keys(keys))
+    way_keys = poi | {"building", "landuse", "place", "boundary"}
     try:
-        relations = _relation_members(path, sorted(collector.way_keys))
+        relations = _relation_members(path, sorted(way_keys))
         index = osmium.index.create_map("flex_mem")
-        locations = osmium.NodeLocationsForWays(index)
-        locations.ignore_errors()
-        selector = KeyFilter(*sorted(collector.way_keys | {"highway"}))  # outlive the iterator
-        with osmium.io.Reader(_osm_file(path), osmium.osm.NODE | osmium.osm.WAY) as reader:
-            for obj in osmium.OsmFileIterator(reader, locations, selector):
-                if obj.is_node():
-                    collector.node(obj)
-                else:
-                    collector.way(obj)
+        with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
+            opl = Path(folder) / "selected.opl"
+            _write_selection(path, opl, index, way_keys)
+            table = pacsv.read_csv(opl, read_options=pacsv.ReadOptions(
+                column_names=["line"], block_size=1 << 24), parse_options=pacsv.ParseOptions(
+                delimiter="\t", quote_char=False, escape_char=False),
+                convert_options=pacsv.ConvertOptions(column_types={"line": pa.string()}))
         if relations:
             rel_ids, rel_tags, rel_wkb = _assemble_relations(path, index, relations,
-                                                             collector.key_set)
+                                                             frozenset(keys))
         else:
             rel_ids, rel_tags, rel_wkb = [], [], []
     except PlannerError:
@@ -147,11 +148,14 @@ def read_osm(path: Path, keys: list[str]):
         kind = "PBF" if path.suffix.lower() == ".pbf" else "XML"
         message = f"cannot read OSM {kind} ({one_line(error)})"
         raise PlannerError(message, path) from error
-    if not collector.net_refs:
+    wanted = list(dict.fromkeys([*keys, *WAY_TAGS, *POLYGON_FEATURES, "area"]))
+    node_part, way_part = _read_opl(table.column("line").combine_chunks(), wanted)
+    network = _network_ways(way_part)
+    if not network.any():
         message = "no ways in the file"
         raise PlannerError(message, path)
-    nodes, edges = _segments_table(collector.net_refs, collector.net_lines, collector.net_tags)
-    features = _osmium_features(collector, (rel_ids, rel_tags, rel_wkb), keys)
+    nodes, edges = _segments_table(way_part, network)
+    features = _features(node_part, way_part, (rel_ids, rel_tags, rel_wkb), keys, poi)
     return nodes, edges, features
 
 
@@ -164,124 +168,257 @@ def _osm_file(path: Path):
     return osmium.io.File(str(path))
 
 
-class _OsmiumCollector:
-    """What one pass of pyosmium over nodes and ways keeps: network ways and features."""
+def _write_selection(path: Path, opl: Path, index, way_keys: frozenset[str]) -> None:
+    """Nodes and ways a run needs, as OPL with way-node locations, all in C++.
 
-    def __init__(self, keys: list[str]) -> None:
-        import osmium
-
-        self.key_set = frozenset(keys)
-        self.poi_keys = frozenset(poi_keys(keys))
-        self.way_keys = self.poi_keys | {"building", "landuse", "place", "boundary"}
-        self.wkb = osmium.geom.WKBFactory()
-        self.all_nodes = osmium.geom.use_nodes.ALL
-        self.net_refs: list[list[int]] = []
-        self.net_lines: list[str] = []
-        self.net_tags: list[tuple] = []
-        self.feat_type: list[str] = []
-        self.feat_id: list[int] = []
-        self.feat_tags: list[dict] = []
-        self.feat_wkb: list[str | None] = []
-        self.feat_point: list[tuple[float, float]] = []
-
-    def _is_feature(self, tags: dict[str, str]) -> bool:
-        return not self.poi_keys.isdisjoint(tags) or "place" in tags \
-            or tags.get("boundary") == "administrative"
-
-    def node(self, obj) -> None:
-        """A point feature: a point-of-interest key, a building mapped as a point, a place."""
-        tags = _tag_dict(obj.tags)
-        if (self._is_feature(tags) or "building" in tags) and obj.location.valid():
-            self._add("node", obj.id, tags, None, (obj.location.lon, obj.location.lat))
-
-    def _add(self, kind: str, osm_id: int, tags: dict, wkb: str | None, point) -> None:
-        self.feat_type.append(kind)
-        self.feat_id.append(osm_id)
-        self.feat_tags.append({k: v for k, v in tags.items() if k in self.key_set})
-        self.feat_wkb.append(wkb)
-        self.feat_point.append(point)
-
-
-    def way(self, obj) -> None:
-        """A network way (pyrosm's "all" network), and an area feature when closed."""
-        taglist, nodes = obj.tags, obj.nodes
-        line = None
-        highway = taglist.get("highway")
-        if highway is not None and not _any_value_in(taglist.get("area"), AREA_YES) \
-                and not _any_value_in(highway, NETWORK_EXCLUDED_HIGHWAYS):
-            refs, line = _way_line(obj, self.wkb, self.all_nodes)
-            if refs is not None:
-                self.net_refs.append(refs)
-                self.net_lines.append(line)
-                self.net_tags.append(tuple(taglist.get(key) for key in WAY_TAGS))
-        # only areas are features: a way closed by its node ids (also where
-        # nodes outside the extract are missing) with a polygon feature tag
-        if len(nodes) < 4 or not obj.is_closed():
-            return
-        tags = _tag_dict(taglist)
-        if not (self._is_feature(tags) or "building" in tags or "landuse" in tags) \
-                or not is_area(tags):
-            return
-        if line is None:
-            line = _way_line(obj, self.wkb, self.all_nodes)[1]
-        if line is not None:
-            self._add("way", obj.id, tags, line, (np.nan, np.nan))
-
-
-#: Keys most features carry; an object whose tags are all among them is read
-#: with a few look-ups instead of a walk over its tags (slow in pyosmium).
-COMMON_KEYS = ("building", "building:levels", "name", "height", "landuse", "amenity", "shop",
-               "leisure", "highway", "office", "tourism", "emergency", "healthcare")
-
-
-def _tag_dict(taglist) -> dict[str, str]:
-    """The tags of an OSM object as a dict."""
-    found = {}
-    for key in COMMON_KEYS:
-        value = taglist.get(key)
-        if value is not None:
-            found[key] = value
-    if len(found) == len(taglist):
-        return found
-    return {tag.k: tag.v for tag in taglist}
-
-
-def _way_line(way, wkb, all_nodes):
-    """Node ids and WKB line of a way, skipping nodes without a location."""
-    import osmium
-
-    refs = [node.ref for node in way.nodes]
-    try:
-        return refs, wkb.create_linestring(way, use_nodes=all_nodes)
-    except (osmium.InvalidLocationError, RuntimeError, ValueError):  # a node outside the extract
-        import shapely
-
-        kept = [(node.ref, node.lon, node.lat) for node in way.nodes if node.location.valid()]
-        if len(kept) < 2:
-            return None, None
-        line = shapely.to_wkb(shapely.linestrings([(lon, lat) for _, lon, lat in kept]),
-                              hex=True)
-        return [ref for ref, _, _ in kept], line
-
-
-def _wkb_lines_xy(lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates of hex-WKB 2D line strings and the line of each coordinate.
-
-    Reads the WKB directly (byte order, type, count, then the doubles), which
-    is several times faster than building shapely geometries first.
+    Every node location goes into ``index`` (for the relations); ways pass
+    with a feature key or ``highway``, nodes with a point-feature key.
     """
-    raw = [bytes.fromhex(line) for line in lines]
-    if not raw:
-        return np.zeros((0, 2)), np.zeros(0, dtype=np.int64)
-    if any(item[0] != 1 for item in raw):  # big-endian WKB: let shapely read it
-        import shapely
+    import osmium
+    from osmium.filter import KeyFilter
 
-        return shapely.get_coordinates(shapely.from_wkb(np.asarray(raw, dtype=object)),
-                                       return_index=True)
-    counts = np.fromiter(((len(item) - 9) // 16 for item in raw), dtype=np.int64,
-                         count=len(raw))
-    xy = np.frombuffer(b"".join(item[9:] for item in raw), dtype="<f8").reshape(-1, 2)
-    return xy, np.repeat(np.arange(len(raw)), counts)
+    locations = osmium.NodeLocationsForWays(index)
+    locations.ignore_errors()
+    # filters must outlive the pass
+    ways = KeyFilter(*sorted(way_keys | {"highway"})).enable_for(osmium.osm.WAY)
+    nodes = KeyFilter(*sorted(way_keys - {"landuse"})).enable_for(osmium.osm.NODE)
+    writer = osmium.SimpleWriter(osmium.io.File(
+        str(opl), "opl,locations_on_ways=true,add_metadata=false"))
+    try:
+        with osmium.io.Reader(_osm_file(path), osmium.osm.NODE | osmium.osm.WAY) as reader:
+            osmium.apply(reader, locations, ways, nodes, writer)
+    finally:
+        writer.close()
+
+
+@dataclass
+class _Objects:
+    """Nodes or ways read from OPL: ids, tags (a column per wanted key) and locations.
+
+    For nodes ``xy`` is one location per node (NaN when invalid); for ways
+    it is per way node, with ``refs`` (node ids), ``way`` (the way of each
+    way node), ``valid`` (the node has a valid location) and ``n_refs``.
+    """
+
+    ids: np.ndarray
+    tags: dict[str, np.ndarray]
+    xy: np.ndarray
+    refs: np.ndarray | None = None
+    way: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    n_refs: np.ndarray | None = None
+
+    def tag(self, key: str) -> np.ndarray:
+        return self.tags.get(key, np.full(len(self.ids), None, dtype=object))
+
+
+def _read_opl(lines: pa.Array, wanted: list[str]) -> tuple[_Objects, _Objects]:
+    """Nodes and ways of an OPL text written with ``locations_on_ways``, column by column.
+
+    A node line is ``n<id> T<tags> x<lon> y<lat>``, a way line
+    ``w<id> T<tags> N<n<id>x<lon>y<lat>,...>``; tags are ``key=value`` pairs
+    joined by commas, with ``%hex%`` escapes (:func:`_unescape`).
+    """
+    fields = pc.split_pattern(lines, " ")
+    first = pc.list_element(fields, 0)
+    kind = pc.utf8_slice_codeunits(first, 0, 1)
+    parts = []
+    for letter in ("n", "w"):
+        rows = pc.filter(fields, pc.equal(kind, letter))
+        ids = pc.cast(pc.utf8_slice_codeunits(pc.list_element(rows, 0), 1), pa.int64())
+        tags = _opl_tags(pc.utf8_slice_codeunits(pc.list_element(rows, 1), 1), wanted,
+                         len(rows))
+        if letter == "n":
+            lon = _coordinate(pc.utf8_slice_codeunits(pc.list_element(rows, 2), 1))
+            lat = _coordinate(pc.utf8_slice_codeunits(pc.list_element(rows, 3), 1))
+            parts.append(_Objects(ids.to_numpy(), tags, _valid_xy(lon, lat)))
+            continue
+        refs = pc.split_pattern(pc.utf8_slice_codeunits(pc.list_element(rows, 2), 1), ",")
+        way = pc.list_parent_indices(refs).to_numpy()
+        found = pc.extract_regex(pc.list_flatten(refs),
+                                 r"^n(?P<id>-?\d+)x(?P<x>[-0-9.]*)y(?P<y>[-0-9.]*)$")
+        xy = _valid_xy(_coordinate(pc.struct_field(found, [1])),
+                       _coordinate(pc.struct_field(found, [2])))
+        node_ids = pc.cast(pc.struct_field(found, [0]), pa.int64()).to_numpy()
+        parts.append(_Objects(ids.to_numpy(), tags, xy, refs=node_ids, way=way,
+                              valid=~np.isnan(xy[:, 0]),
+                              n_refs=pc.list_value_length(refs).to_numpy()))
+    return parts[0], parts[1]
+
+
+def _coordinate(text: pa.Array) -> np.ndarray:
+    """Decimal degrees from OPL text, NaN where empty (an unknown location)."""
+    empty = pc.equal(text, "")
+    number = pc.cast(pc.if_else(empty, "nan", text), pa.float64())
+    return number.to_numpy(zero_copy_only=False)
+
+
+def _valid_xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """``(n, 2)`` locations, NaN where unknown or out of range (osmium's ``valid()``)."""
+    xy = np.column_stack([lon, lat])
+    with np.errstate(invalid="ignore"):
+        bad = ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))
+    xy[bad] = np.nan
+    return xy
+
+
+def _opl_tags(text: pa.Array, wanted: list[str], n_objects: int) -> dict[str, np.ndarray]:
+    """A column per wanted key (object array, None where absent) from OPL tag lists."""
+    lists = pc.split_pattern(text, ",")
+    pairs = pc.list_flatten(lists)
+    owner = pc.list_parent_indices(lists)
+    present = pc.not_equal(pairs, "")
+    pairs, owner = pc.filter(pairs, present), pc.filter(owner, present).to_numpy()
+    split = pc.split_pattern(pairs, "=", max_splits=1)
+    key = _unescape(pc.list_element(split, 0))
+    code = pc.index_in(key, value_set=pa.array(wanted, type=pa.string()))
+    chosen = pc.is_valid(code)
+    owner = owner[chosen.to_numpy(zero_copy_only=False)]
+    code = pc.filter(code, chosen).to_numpy()
+    value = np.asarray(_unescape(pc.filter(pc.list_element(split, 1), chosen)).to_numpy(
+        zero_copy_only=False), dtype=object)
+    columns = {}
+    for index in np.unique(code):
+        column = np.full(n_objects, None, dtype=object)
+        hit = code == index
+        column[owner[hit]] = value[hit]
+        columns[wanted[index]] = column
+    return columns
+
+
+_ESCAPE = re.compile(r"%([0-9a-fA-F]+)%")
+
+
+def _unescape(text: pa.Array) -> pa.Array:
+    """OPL text with its ``%hex%`` escapes (spaces, commas, most non-Latin text) decoded."""
+    escaped = pc.match_substring(text, "%").to_numpy(zero_copy_only=False)
+    if not escaped.any():
+        return text
+    values = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
+    rows = np.flatnonzero(escaped)
+    unique, inverse = np.unique(values[rows].astype(str), return_inverse=True)
+    decoded = np.array([_ESCAPE.sub(lambda found: chr(int(found[1], 16)), value)
+                        for value in unique], dtype=object)
+    values[rows] = decoded[inverse.ravel()]
+    return pa.array(values, type=pa.string())
+
+
+def _any_value_in(values: np.ndarray, listed: frozenset[str]) -> np.ndarray:
+    """pyrosm's multi-value match per value: ``a;b`` matches when a or b is listed."""
+    result = np.zeros(len(values), dtype=bool)
+    present = np.flatnonzero(pd.notna(values))
+    if not len(present):
+        return result
+    unique, inverse = np.unique(values[present].astype(str), return_inverse=True)
+    hit = np.array([value in listed or (";" in value and any(
+        part.strip() in listed for part in value.split(";"))) for value in unique], dtype=bool)
+    result[present] = hit[inverse.ravel()]
+    return result
+
+
+def _network_ways(ways: _Objects) -> np.ndarray:
+    """Ways of pyrosm's "all" network with two or more located nodes."""
+    highway = ways.tag("highway")
+    located = np.bincount(ways.way[ways.valid], minlength=len(ways.ids))
+    return (pd.notna(highway) & ~_any_value_in(ways.tag("area"), AREA_YES)
+            & ~_any_value_in(highway, NETWORK_EXCLUDED_HIGHWAYS) & (located >= 2))
+
+
+def _area_ways(ways: _Objects, poi: frozenset[str]) -> np.ndarray:
+    """Closed ways (by node id; four nodes or more) that are area features (:func:`is_area`)."""
+    n_ways = len(ways.ids)
+    starts = np.cumsum(ways.n_refs) - ways.n_refs
+    closed = np.zeros(n_ways, dtype=bool)
+    long = np.flatnonzero(ways.n_refs >= 4)
+    closed[long] = ways.refs[starts[long]] == ways.refs[starts[long] + ways.n_refs[long] - 1]
+    feature = _is_feature(ways, poi) | pd.notna(ways.tag("building")) \
+        | pd.notna(ways.tag("landuse"))
+    area = np.zeros(n_ways, dtype=bool)
+    for key, (rule, listed) in POLYGON_FEATURES.items():
+        if key not in ways.tags:  # no way carries the key
+            continue
+        values = pd.Series(ways.tags[key], dtype=object)
+        present = values.notna().to_numpy()
+        if rule == "all":
+            area |= present
+        else:
+            inside = values.isin(sorted(listed)).to_numpy() & present
+            area |= present & (inside if rule == "passlist" else ~inside)
+    area &= ways.tag("area") != "no"
+    return closed & feature & area
+
+
+def _is_feature(objects: _Objects, poi: frozenset[str]) -> np.ndarray:
+    """A point-of-interest key, a place, or an administrative boundary."""
+    mask = pd.notna(objects.tag("place")) | (objects.tag("boundary") == "administrative")
+    for key in poi:
+        mask |= pd.notna(objects.tag(key))
+    return mask
+
+
+def _segments_table(ways: _Objects, network: np.ndarray):
+    """Nodes and segments (consecutive located node pairs) of the network ways."""
+    keep = network[ways.way] & ways.valid
+    node_id, xy, way = ways.refs[keep], ways.xy[keep], ways.way[keep]
+    pair = np.flatnonzero(way[1:] == way[:-1])
+    frame = pd.DataFrame({key: ways.tag(key) for key in WAY_TAGS}).iloc[way[pair]]\
+        .reset_index(drop=True)
+    frame.insert(0, "u", node_id[pair])
+    frame.insert(1, "v", node_id[pair + 1])
+    unique, first = np.unique(node_id, return_index=True)
+    nodes = pd.DataFrame({"lon": xy[first, 0], "lat": xy[first, 1]},
+                         index=pd.Index(unique, name="node_id"))
+    mask = walkable_mask(frame)
+    return nodes, walk_edges(frame, mask)
+
+
+def _features(nodes: _Objects, ways: _Objects, relations: tuple, keys: list[str],
+              poi: frozenset[str]) -> gpd.GeoDataFrame:
+    """Features from what :func:`read_osm` read: points, rings, relations."""
+    import shapely
+
+    rel_ids, rel_tags, rel_wkb = relations
+    point = np.flatnonzero((_is_feature(nodes, poi) | pd.notna(nodes.tag("building")))
+                           & ~np.isnan(nodes.xy[:, 0]))
+    area = np.flatnonzero(_area_ways(ways, poi))
+    n_points, n_plain = len(point), len(point) + len(area)
+    geometry = np.empty(n_plain + len(rel_ids), dtype=object)
+    geometry[:n_points] = shapely.points(nodes.xy[point])
+    if len(area):
+        renumber = np.full(len(ways.ids), -1, dtype=np.int64)
+        renumber[area] = np.arange(len(area))
+        keep = (renumber[ways.way] >= 0) & ways.valid
+        coords, which = ways.xy[keep], renumber[ways.way[keep]]
+        # a ring that lost nodes outside the extract is closed over the gap
+        starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
+        ends = np.r_[starts[1:], len(which)] - 1
+        gap = np.flatnonzero(np.any(coords[starts] != coords[ends], axis=1))
+        coords = np.insert(coords, ends[gap] + 1, coords[starts[gap]], axis=0)
+        which = np.insert(which, ends[gap] + 1, which[starts[gap]])
+        enough = np.bincount(which, minlength=len(area)) >= 4
+        keep = enough[which]
+        polygons = shapely.polygons(shapely.linearrings(
+            coords[keep], indices=np.unique(which[keep], return_inverse=True)[1]))
+        invalid = ~shapely.is_valid(polygons)
+        polygons[invalid] = shapely.buffer(polygons[invalid], 0)
+        geometry[n_points:n_plain][enough] = shapely.orient_polygons(polygons,
+                                                                     exterior_cw=False)
+    if rel_ids:
+        areas = shapely.from_wkb(np.asarray(rel_wkb, dtype=object))
+        single = shapely.get_num_geometries(areas) == 1
+        areas[single] = shapely.get_geometry(areas[single], 0)
+        geometry[n_plain:] = shapely.orient_polygons(areas, exterior_cw=False)
+    relation_table = _tag_table(rel_tags, keys)
+    table = pd.DataFrame({key: np.concatenate([
+        nodes.tag(key)[point], ways.tag(key)[area],
+        relation_table[key].to_numpy(dtype=object)]) for key in keys})
+    table.insert(0, "osm_type", np.array(["node"] * n_points + ["way"] * len(area)
+                                         + ["relation"] * len(rel_ids), dtype=object))
+    table.insert(1, "osm_id", np.concatenate([nodes.ids[point], ways.ids[area],
+                                              np.asarray(rel_ids, dtype=np.int64)]))
+    table = table[pd.notna(geometry)]
+    frame = gpd.GeoDataFrame(table, geometry=geometry[pd.notna(geometry)], crs=WGS84)
+    return normalise_features(frame, keys)
 
 
 def _tag_table(records: list[dict], keys: list[str]) -> pd.DataFrame:
@@ -300,22 +437,6 @@ def _tag_table(records: list[dict], keys: list[str]) -> pd.DataFrame:
         column[row[chosen]] = values[chosen]
         columns[key] = column
     return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
-
-
-def _segments_table(refs: list[list[int]], lines: list[str], tags: list[tuple]):
-    """Nodes and segments (consecutive node pairs) of the network ways."""
-    counts = np.fromiter((len(r) for r in refs), dtype=np.int64, count=len(refs))
-    node_id = np.fromiter((ref for r in refs for ref in r), dtype=np.int64, count=counts.sum())
-    xy, way = _wkb_lines_xy(lines)
-    pair = np.flatnonzero(way[1:] == way[:-1])
-    frame = pd.DataFrame(tags, columns=list(WAY_TAGS)).iloc[way[pair]].reset_index(drop=True)
-    frame.insert(0, "u", node_id[pair])
-    frame.insert(1, "v", node_id[pair + 1])
-    unique, first = np.unique(node_id, return_index=True)
-    nodes = pd.DataFrame({"lon": xy[first, 0], "lat": xy[first, 1]},
-                         index=pd.Index(unique, name="node_id"))
-    mask = walkable_mask(frame)
-    return nodes, walk_edges(frame, mask)
 
 
 def _relation_members(path: Path, keys: list[str]):
@@ -366,52 +487,6 @@ def _assemble_relations(path: Path, index, manager, key_set):
                 collect()
     collect()
     return ids, tags, geometries
-
-
-def _osmium_features(collector: _OsmiumCollector, relations: tuple,
-                     keys: list[str]) -> gpd.GeoDataFrame:
-    """Features from what :func:`read_osm` collected: points, rings, relations."""
-    import shapely
-
-    kinds, ids, tags = collector.feat_type, collector.feat_id, collector.feat_tags
-    wkbs, points = collector.feat_wkb, collector.feat_point
-    rel_ids, rel_tags, rel_wkb = relations
-
-    n_plain = len(kinds)
-    geometry = np.empty(n_plain + len(rel_ids), dtype=object)
-    point_xy = np.asarray(points, dtype=float).reshape(-1, 2)
-    is_node = np.asarray(kinds, dtype=object) == "node"
-    geometry[:n_plain][is_node] = shapely.points(point_xy[is_node])
-    ways = np.flatnonzero(~is_node)
-    if len(ways):
-        coords, which = _wkb_lines_xy([wkbs[way] for way in ways])
-        # a ring that lost nodes outside the extract is closed over the gap
-        starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
-        ends = np.r_[starts[1:], len(which)] - 1
-        gap = np.flatnonzero(np.any(coords[starts] != coords[ends], axis=1))
-        coords = np.insert(coords, ends[gap] + 1, coords[starts[gap]], axis=0)
-        which = np.insert(which, ends[gap] + 1, which[starts[gap]])
-        enough = np.bincount(which, minlength=len(ways)) >= 4
-        keep = enough[which]
-        polygons = shapely.polygons(shapely.linearrings(
-            coords[keep], indices=np.unique(which[keep], return_inverse=True)[1]))
-        invalid = ~shapely.is_valid(polygons)
-        polygons[invalid] = shapely.buffer(polygons[invalid], 0)
-        geometry[ways[enough]] = shapely.orient_polygons(polygons, exterior_cw=False)
-    if rel_ids:
-        areas = shapely.from_wkb(np.asarray(rel_wkb, dtype=object))
-        single = shapely.get_num_geometries(areas) == 1
-        areas[single] = shapely.get_geometry(areas[single], 0)
-        geometry[n_plain:] = shapely.orient_polygons(areas, exterior_cw=False)
-    table = _tag_table([*tags, *rel_tags], keys)
-    table.insert(0, "osm_type", np.array([*kinds, *(["relation"] * len(rel_ids))], dtype=object))
-    table.insert(1, "osm_id", np.array([*ids, *rel_ids], dtype=np.int64))
-    table = table[pd.notna(geometry)]
-    frame = gpd.GeoDataFrame(table, geometry=geometry[pd.notna(geometry)], crs=WGS84)
-    return normalise_features(frame, keys)
-
-
-
 
 
 #: Geometry types kept as features: points and areas (lines are never facilities,

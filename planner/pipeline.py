@@ -14,6 +14,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from planner import settings, validate
@@ -35,6 +36,7 @@ from planner.coverage import (
 from planner.errors import PlannerError
 from planner.facility_lists import merge_with_osm, name_conflicts, read_facility_list
 from planner.network import WalkNetwork, build_network
+from planner.preflight import check_area_layers, read_user_layer
 from planner.sources import Area, download_area, load_area, read_layer
 from planner.tiling import tiled_point_distances
 from planner.timing import Progress, Stopwatch
@@ -164,11 +166,11 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
     validate.check_bbox(bbox)
     if crs is not None:  # its fit to the extract is checked once the extract is read
         validate.check_metric_crs(crs)
-    communities = validate.read_user_layer(communities, what="communities")
-    population = validate.read_user_layer(population, what="population")
+    communities = read_user_layer(communities, what="communities")
+    population = read_user_layer(population, what="population")
     area = _load(source, place, bbox, cat, crs, clock)
     inputs.extend(area.sources)
-    validate.check_area_layers(area, communities=communities, population=population)
+    check_area_layers(area, communities=communities, population=population)
     inputs.extend(Path(layer.attrs["path"]) for layer in (population, communities)
                   if layer is not None and layer.attrs.get("path"))
     facilities, conflicts = _facilities(area, cat, facility_lists, facilities_crs, clock, inputs)
@@ -404,8 +406,8 @@ def _communities(communities, area: Area, residences: gpd.GeoDataFrame,
             layer = read_layer(path, what="communities", crs=area.crs)
             inputs.append(path)
         return prepare_communities(layer, path=path)
-    extent = gpd.GeoSeries(gpd.points_from_xy(area.nodes["x"], area.nodes["y"]),
-                           crs=area.crs).union_all().convex_hull
+    # the hull of the node cloud straight from the coordinates (no union of points first)
+    extent = shapely.convex_hull(shapely.multipoints(area.nodes[["x", "y"]].to_numpy(float)))
     found = osm_communities(area.features, extent)
     if found is not None:
         return found

@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from planner import settings
 from planner.catalogue import Catalogue
-from planner.colours import score_colour
+from planner.colours import score_colour, score_colours
 
 TEXT = {
     "zh": {
@@ -35,7 +36,8 @@ TEXT = {
                    "各类设施按各自阈值评价，高层级设施不替代低层级需求。"),
         "unverified": "注：目录中的距离阈值尚未与标准正式文本核对（verified = false）。",
         "m": "米", "people": "人", "no_data": "无数据",
-        "more": "另有 {n} 个社区未单列详情（得分较高者），完整数据见 summary.csv。",
+        "more": "详情仅列出得分最低的 {worst} 个和最高的 {best} 个社区；另有 {n} 个社区见上表，"
+                "完整数据见 summary.csv。",
         "levels": {"block": "街坊", "5min": "5分钟", "10min": "10分钟", "15min": "15分钟"},
     },
     "en": {
@@ -58,15 +60,12 @@ TEXT = {
         "unverified": ("Note: the catalogue's thresholds are not yet checked against the "
                        "official texts (verified = false)."),
         "m": "m", "people": "residents", "no_data": "no data",
-        "more": ("{n} more communities (the higher scores) have no section of their own; "
-                 "summary.csv has every figure."),
+        "more": ("Details follow for the {worst} lowest and the {best} highest scores; "
+                 "{n} more communities are in the table above, and summary.csv has every "
+                 "figure."),
         "levels": {"block": "block", "5min": "5-min", "10min": "10-min", "15min": "15-min"},
     },
 }
-
-#: Communities given a section of their own (the lowest scores first); the
-#: overview table lists them all, summary.csv has every figure.
-max_detail_communities: int = 200
 
 STYLE = """
 body{font-family:"Noto Sans CJK SC","WenQuanYi Micro Hei","Microsoft YaHei","PingFang SC",
@@ -134,18 +133,36 @@ def render_report(communities: pd.DataFrame, summary: pd.DataFrame, catalogue: C
     """
     labels = _Labels(catalogue, lang)
     communities = communities.sort_values("community_id", kind="stable")
-    detailed = communities.sort_values(["score", "community_id"], kind="stable",
-                                       na_position="last").head(max_detail_communities)
-    detailed = communities[communities["community_id"].isin(detailed["community_id"])]
+    detailed = detailed_communities(communities)
     out = _header(communities, labels, area, facility_origin)
     out += _overview(communities, detailed, labels)
-    by_community = dict(tuple(_with_data_status(summary).groupby("community_id", sort=False)))
+    # only the detailed communities' rows: a city's summary has half a million
+    chosen = summary[summary["community_id"].isin(detailed["community_id"])]
+    by_community = dict(tuple(_with_data_status(chosen).groupby("community_id", sort=False)))
     for row in detailed.itertuples():
         rows = by_community.get(row.community_id)
         if rows is not None:
             out += _community_section(row, rows, labels, sites, top_sites)
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def detailed_communities(communities: pd.DataFrame, worst: int | None = None,
+                         best: int | None = None) -> pd.DataFrame:
+    """The communities given a section of their own: the lowest scores, then the highest.
+
+    ``worst`` and ``best`` default to :data:`planner.settings.report_worst_communities`
+    and :data:`planner.settings.report_best_communities`; ties go by
+    ``community_id``, communities without a score come last among the worst.
+    """
+    worst = settings.report_worst_communities if worst is None else worst
+    best = settings.report_best_communities if best is None else best
+    ordered = communities.sort_values(["score", "community_id"], kind="stable",
+                                      na_position="last")
+    low = ordered.head(worst)
+    rest = ordered.iloc[len(low):].dropna(subset=["score"])
+    high = rest.iloc[::-1].head(best) if best > 0 else rest.iloc[:0]
+    return pd.concat([low, high])
 
 
 class _Labels:
@@ -190,8 +207,23 @@ def _header(communities: pd.DataFrame, labels: _Labels, area: str,
     return out
 
 
+def _percent_cells(values: np.ndarray) -> np.ndarray:
+    """``<td>`` cells of shares as whole percent on their score colour, built from whole columns."""
+    values = np.asarray(values, dtype=float)
+    text = np.where(np.isnan(values), "–",
+                    np.char.add(np.round(np.nan_to_num(values) * 100).astype(int).astype(str),
+                                "%"))
+    colours = score_colours(values).astype(str)
+    return np.char.add(np.char.add(np.char.add('<td class="num" style="background:', colours),
+                                   '40">'), np.char.add(text, "</td>"))
+
+
 def _overview(communities: pd.DataFrame, detailed: pd.DataFrame, labels: _Labels) -> list[str]:
-    """The bar chart of the detailed communities' scores and the table of every community."""
+    """The bar chart of the detailed communities' scores and the table of every community.
+
+    The table is built from whole columns (numpy string operations), one
+    string per row: a city's 9,000 communities take a fraction of a second.
+    """
     text, scenes = labels.text, labels.scenes
     out = [f'<h2>{text["overview"]}</h2>',
            bar_chart([f"{row.name}" for row in detailed.itertuples()],
@@ -199,17 +231,25 @@ def _overview(communities: pd.DataFrame, detailed: pd.DataFrame, labels: _Labels
     header = "".join(f"<th>{html.escape(labels.scene[s.id])}</th>" for s in scenes)
     out.append(f'<table><tr><th>{text["communities"]}</th><th>{text["population"]}</th>'
                f'{header}<th>{text["score"]}</th></tr>')
-    for row in communities.itertuples():
-        cells = "".join(
-            f'<td class="num" style="background:{score_colour(getattr(row, f"score_{s.id}"))}'
-            f'40">{_percent(getattr(row, f"score_{s.id}"))}</td>' for s in scenes)
-        out.append(f"<tr><td>{html.escape(str(row.name))}</td>"
-                   f'<td class="num">{row.population:,.0f}</td>{cells}'
-                   f'<td class="num"><b>{_percent(row.score)}</b></td></tr>')
+    names = np.array([html.escape(str(name)) for name in communities["name"]], dtype=str)
+    population = pd.to_numeric(communities["population"], errors="coerce").fillna(0)
+    rows = np.char.add(np.char.add("<tr><td>", names), '</td><td class="num">')
+    rows = np.char.add(rows, np.array([f"{value:,.0f}" for value in population], dtype=str))
+    rows = np.char.add(rows, "</td>")
+    for scene in scenes:
+        rows = np.char.add(rows, _percent_cells(communities[f"score_{scene.id}"]))
+    score = np.asarray(communities["score"], dtype=float)
+    score_text = np.where(np.isnan(score), "–", np.char.add(
+        np.round(np.nan_to_num(score) * 100).astype(int).astype(str), "%"))
+    rows = np.char.add(rows, np.char.add(np.char.add('<td class="num"><b>', score_text),
+                                         "</b></td></tr>"))
+    out.append("\n".join(rows.tolist()))
     out.append("</table>")
     if len(detailed) < len(communities):
-        out.append(f'<p class="note">{text["more"].format(n=len(communities) - len(detailed))}'
-                   "</p>")
+        worst = min(settings.report_worst_communities, len(detailed))
+        more = text["more"].format(n=len(communities) - len(detailed), worst=worst,
+                                   best=len(detailed) - worst)
+        out.append(f'<p class="note">{more}</p>')
     return out
 
 

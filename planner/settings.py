@@ -131,3 +131,77 @@ site_label_street_max_m: float = 250.0
 #: Text encoding of the user's CSV/TXT tables and shapefiles (``--encoding``):
 #: None detects UTF-8 (with or without BOM), GBK/GB18030 and a shapefile's ``.cpg``.
 input_encoding: str | None = None
+
+# --------------------------------------------------------------------------- outputs, map, report
+
+#: Walking service areas (:mod:`planner.isochrones`): how they are drawn,
+#: ``"streets"`` (the streets within reach, the default), ``"partition"`` or
+#: ``"buffer"`` (the reachable streets widened into polygons).
+isochrone_method: str = "streets"
+
+#: Half-width of the band drawn around reachable streets by the polygon
+#: methods, metres: wide enough to take in the buildings that line a street,
+#: narrow enough not to bridge blocks.
+isochrone_buffer_m: float = 30.0
+
+#: Segments per quarter circle of the buffer's round ends (GEOS ``quad_segs``);
+#: 2 keeps the polygons small, the error is under 8% of the buffer width.
+isochrone_quad_segs: int = 2
+
+#: Simplification tolerance of the service areas, metres (0 keeps every vertex).
+isochrone_simplify_m: float = 1.0
+
+#: Distance between the street samples of the ``partition`` method, metres.
+isochrone_sample_spacing_m: float = 10.0
+
+#: Most samples the ``partition`` method takes; on larger networks the spacing
+#: grows to keep to it (memory: about 1 kB per sample).
+isochrone_max_samples: int = 1_000_000
+
+#: Networks with more edges get no polygon service areas (``partition`` and
+#: ``buffer``: an empty layer and a warning); ``streets`` has no limit. None lifts it.
+isochrone_max_edges: int | None = 150_000
+
+#: Above this many coordinates of street lines in all service areas together,
+#: ``coverage.gpkg`` holds the service areas as the squares of a grid of
+#: :data:`service_cell_m` (layer ``service_cells``) instead of the streets
+#: (layer ``isochrones``, still written with ``full=True``): a city's 55 types
+#: of streets are ~150 MB and most of the writing time.
+max_isochrone_coordinates: int = 2_000_000
+
+#: Width of the grid squares of city-scale service areas (``service_cells``
+#: and the map), metres.
+service_cell_m: float = 100.0
+
+#: Side-to-side width of the hexagons of the ``gaps`` layer, metres (the
+#: distance between neighbouring cell centres).
+gap_cell_m: float = 150.0
+
+#: Above this many residences the map leaves out the layer of residences beyond
+#: reach (the gap hexagons still show where they are): a city's 300,000 homes
+#: would make the page tens of megabytes.
+map_max_residences: int = 30_000
+
+#: Simplification tolerance of polygons drawn on the map, metres (applied in a
+#: metric CRS, before the conversion to degrees).
+map_display_tolerance_m: float = 3.0
+
+#: Above this many coordinates the map draws the service areas as the squares
+#: of :data:`service_cell_m` that hold a street within reach, not the streets.
+map_max_area_coordinates: int = 400_000
+
+#: Decimal places of map coordinates in degrees (5 ≈ 1 m): points and polygons.
+map_point_digits: int = 5
+map_polygon_digits: int = 5
+
+#: The report details the communities with the lowest and the highest
+#: overall scores, this many of each; the overview table lists every
+#: community once, and summary.csv has every figure.
+report_worst_communities: int = 30
+report_best_communities: int = 10
+
+#: ``coverage.gpkg`` holds the walking network (layer ``walk_edges``) when it
+#: has at most this many edges, or always with ``full=True``: a district's
+#: network is small and useful beside the results, a city's is a million rows
+#: and seconds of writing.
+max_default_walk_edges: int = 100_000

@@ -35,6 +35,7 @@ from shapely.geometry import LineString, Point, Polygon, box
 from planner import settings, staging, validate
 from planner.encodings import decode_bytes, read_text_table
 from planner.errors import PlannerError
+from planner.preflight import read_user_layer
 from tests.conftest import SHARED_OSM
 
 BUPT = SHARED_OSM / "beijing-haidian-bupt" / "map.osm"
@@ -722,7 +723,7 @@ def test_chinese_files_and_repairable_layers_run_with_warnings(tmp_path, good_re
 def test_cgcs2000_files_are_read_and_checked(tmp_path, code):
     path = tmp_path / f"c{code}.gpkg"
     frame_of([square(116.35, 39.96)]).to_crs(code).to_file(path, engine="pyogrio")
-    checked = validate.read_user_layer(path, what="communities")
+    checked = read_user_layer(path, what="communities")
     assert checked.crs.to_epsg() == code and checked.attrs["path"] == str(path)
     assert abs(checked.to_crs(4326).total_bounds[0] - 116.35) < 1e-6
 
@@ -732,7 +733,7 @@ def test_gbk_shapefile_without_cpg_is_detected(tmp_path):
     gpd.GeoDataFrame({"名称": ["学院社区"]}, geometry=[square(116.35, 39.96)],
                      crs="EPSG:4326").to_file(path, engine="pyogrio", encoding="GBK")
     path.with_suffix(".cpg").unlink(missing_ok=True)
-    assert validate.read_user_layer(path, what="communities")["名称"].tolist() == ["学院社区"]
+    assert read_user_layer(path, what="communities")["名称"].tolist() == ["学院社区"]
 
 
 def test_map_uses_the_catalogue_stored_with_the_results(tmp_path, good_result):

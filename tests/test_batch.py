@@ -61,11 +61,11 @@ def test_areas_file_errors_name_the_area(tmp_path):
 
 @pytest.mark.parametrize(("text", "fragment"), [
     ('[[areas]]\nname = "a"\nsource = "x.osm"\nwalk_speed = "fast"\n',
-     r"areas\[0\] \(a\): field 'walk_speed' must be a positive number, not 'fast'"),
+     r"areas\[0\] \(a\): walk_speed must be a number between 0.3 and 3 m/s \(got 'fast'\)"),
     ('[[areas]]\nname = "b"\nsource = "x.osm"\ntile_m = [1]\n',
-     r"areas\[0\] \(b\): field 'tile_m' must be a positive number"),
+     r"areas\[0\] \(b\): tile_m must be a number ≥ 100 m"),
     ('[defaults]\nwalk_speed = true\n[[areas]]\nname = "c"\nsource = "x.osm"\n',
-     r"areas\[0\] \(c\): field 'walk_speed'"),
+     r"areas\[0\] \(c\): walk_speed must be a number"),
     ('[[areas]]\nname = "d"\nsource = 3\n', r"areas\[0\] \(d\): field 'source' must be text"),
     ('[[areas]]\nname = "e"\nsource = "x.osm"\nfacilities = 3\n',
      r"areas\[0\] \(e\): field 'facilities' must be a list"),
@@ -85,7 +85,7 @@ def test_a_non_numeric_walk_speed_in_a_csv_names_the_area(tmp_path):
     path = tmp_path / "areas.csv"
     path.write_text("name,source,walk_speed\nok,x.osm,1.2\nslow,x.osm,slowly\n",
                     encoding="utf-8")
-    with pytest.raises(PlannerError, match=r"areas\[1\] \(slow\): field 'walk_speed'"):
+    with pytest.raises(PlannerError, match=r"areas\[1\] \(slow\): walk_speed must be"):
         read_areas(path)
     result = CliRunner().invoke(main, ["batch", str(path), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2

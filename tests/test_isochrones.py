@@ -7,7 +7,7 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from planner import isochrones
+from planner import isochrones, settings
 from planner.access import Access
 from planner.isochrones import reachable_segments, service_areas
 from planner.network import WalkNetwork
@@ -86,7 +86,7 @@ def test_service_area_of_one_facility_on_a_line(how):
     assert all(area.contains(point) for point in inside)
     # beyond the cut point: the buffer's round cap reaches 30 m further, the partition
     # stops within half a sample spacing of the cut
-    slack = 30.0 if how == "buffer" else isochrones.sample_spacing_m / 2
+    slack = 30.0 if how == "buffer" else settings.isochrone_sample_spacing_m / 2
     assert not area.contains(shapely.Point(500_450 + 250 + slack + 2, y))
     assert not area.contains(shapely.Point(500_450 - 250 - slack - 2, y))
     assert not area.contains(shapely.Point(500_450, y + 32))
@@ -105,7 +105,7 @@ def test_types_without_facilities_get_no_row(how):
 def test_large_networks_are_skipped(monkeypatch, caplog):
     net = grid_network()
     access = solved(net, net.node_xy[[7]], 150.0)
-    monkeypatch.setattr(isochrones, "max_edges", 10)
+    monkeypatch.setattr(settings, "isochrone_max_edges", 10)
     areas = service_areas(net, access, {"t": 150.0}, how="partition")
     assert len(areas) == 0 and "skipped" in caplog.text
     # the streets within reach are drawn at any size
@@ -171,9 +171,9 @@ def test_every_covered_residence_lies_within_its_access_leg_of_the_area(
         distance = shapely.distance(areas.geometry[type_id], homes.geometry.to_numpy()[covered])
         # buffer: the foot on the street is inside (1 m simplification); partition:
         # within half a sample spacing of it, well inside the issue's buffer + access leg
-        slack = 1.0 if how == "buffer" else isochrones.sample_spacing_m
+        slack = 1.0 if how == "buffer" else settings.isochrone_sample_spacing_m
         assert np.all(distance <= snap.access_m[covered] + slack), type_id
-        assert np.all(distance <= snap.access_m[covered] + isochrones.buffer_m), type_id
+        assert np.all(distance <= snap.access_m[covered] + settings.isochrone_buffer_m), type_id
         checked += covered.sum()
     assert checked > 100
 
@@ -190,7 +190,7 @@ def test_places_beyond_the_threshold_as_the_crow_flies_are_outside(
         facilities = analysis.facilities.geometry[analysis.facilities["type_id"] == type_id]
         crow = shapely.distance(nodes[:, None], facilities.to_numpy()[None, :]).min(axis=1)
         # walking is never shorter than the straight line
-        far = crow > threshold + isochrones.buffer_m + isochrones.sample_spacing_m
+        far = crow > threshold + settings.isochrone_buffer_m + settings.isochrone_sample_spacing_m
         assert not shapely.intersects(areas.geometry[type_id], nodes[far]).any(), type_id
         checked += far.sum()
     assert checked > 500
@@ -217,3 +217,27 @@ def test_the_two_methods_agree_on_a_lattice():
                            how=how, width_m=20.0).geometry.iloc[0] for how in METHODS]
     # they differ only at cut ends (round cap against a straight cut)
     assert areas[0].symmetric_difference(areas[1]).area < 0.12 * areas[1].area
+
+
+def test_service_cells_hold_the_streets_within_reach(helsinki_analysis):
+    """Every square a type's streets cross (sampled) is flagged, and no other one."""
+    from planner.isochrones import analysis_service_areas, analysis_service_cells
+
+    cells = analysis_service_cells(helsinki_analysis, cell_m=100.0)
+    areas = analysis_service_areas(helsinki_analysis).set_index("type_id")
+    assert len(cells) and cells["cell_id"].is_unique
+    assert cells.attrs["street_coordinates"] > 0
+    for type_id in areas.index[:5]:
+        street = areas.loc[type_id, "geometry"]
+        # vertices of the drawn streets lie in flagged squares (the drawing simplifies
+        # by 1 m, so test points a little inside the squares' edges only)
+        xy = shapely.get_coordinates(street)
+        ij = np.floor(xy / 100.0).astype(int)
+        inner = np.all(np.abs(xy / 100.0 - np.round(xy / 100.0)) > 0.02, axis=1)
+        flagged = set(cells.loc[cells[f"reach_{type_id}"] == 1, "cell_id"])
+        keys = {f"{i}_{j}" for i, j in ij[inner]}
+        assert keys <= flagged, type_id
+        # and the flagged squares do touch the type's streets
+        touched = shapely.intersects(cells.loc[cells[f"reach_{type_id}"] == 1].geometry
+                                     .to_numpy(), shapely.buffer(street, 2.0))
+        assert touched.mean() > 0.97, type_id

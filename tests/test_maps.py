@@ -12,7 +12,7 @@ import pytest
 import shapely
 from click.testing import CliRunner
 
-from planner import colours, gaps, maps
+from planner import colours, gaps, maps, settings
 from planner.catalogue import load_catalogue
 from planner.cli.map import map_command
 from planner.coords import wgs84_to_gcj02
@@ -205,8 +205,9 @@ def test_amap_overlays_are_shifted_to_gcj02(beijing_analysis):
         first = facilities[facilities["facility_id"] == block["id"][0]].geometry.iloc[0]
         lon, lat = (first.x, first.y) if datum == "wgs84" else map(
             float, wgs84_to_gcj02(first.x, first.y))
-        assert block["x"][0] == pytest.approx(lon, abs=1e-6)
-        assert block["y"][0] == pytest.approx(lat, abs=1e-6)
+        # rounded to settings.map_point_digits = 5 (about a metre)
+        assert block["x"][0] == pytest.approx(lon, abs=6e-6)
+        assert block["y"][0] == pytest.approx(lat, abs=6e-6)
     # polygons too: the shift is some hundreds of metres
     before = maps.decode_polygons(data_blocks(plain)["pl-data-communities"]["e"])
     after = maps.decode_polygons(data_blocks(shifted)["pl-data-communities"]["e"])
@@ -220,7 +221,7 @@ def test_amap_overlays_are_shifted_to_gcj02(beijing_analysis):
 def test_city_scale_maps_leave_out_the_residence_layer(helsinki_analysis, monkeypatch):
     layers = analysis_layers(helsinki_analysis, isochrones=False)
     full = maps.build_map(layers, helsinki_analysis.catalogue, lang="en")
-    monkeypatch.setattr(maps, "max_map_residences", 10)
+    monkeypatch.setattr(settings, "map_max_residences", 10)
     capped = maps.build_map(layers, helsinki_analysis.catalogue, lang="en")
     full_html, capped_html = full.get_root().render(), capped.get_root().render()
     assert len(capped_html) < len(full_html)
@@ -288,3 +289,23 @@ def test_two_runs_write_the_same_bytes(helsinki_analysis, tmp_path):
             for record in (first, second):
                 record.pop("timings_s")
         assert first == second, name
+
+
+def test_city_scale_outputs_hold_service_cells_not_streets(helsinki_analysis, monkeypatch,
+                                                           tmp_path):
+    """Above the size limits the heavy layers wait for full=True; the map draws squares."""
+    monkeypatch.setattr(settings, "max_isochrone_coordinates", 0)
+    monkeypatch.setattr(settings, "max_default_walk_edges", 0)
+    layers = analysis_layers(helsinki_analysis)
+    assert "service_cells" in layers
+    assert "isochrones" not in layers and "walk_edges" not in layers
+    full = analysis_layers(helsinki_analysis, full=True)
+    assert {"service_cells", "isochrones", "walk_edges"} <= set(full)
+    out = write_analysis(helsinki_analysis, tmp_path / "city", lang="en")
+    written = {name for name, _ in pyogrio.list_layers(out / "coverage.gpkg")}
+    assert "service_cells" in written and "walk_edges" not in written
+    results = read_results(out)
+    html = maps.build_map(results, helsinki_analysis.catalogue, lang="en").get_root().render()
+    areas = data_blocks(html)["pl-data-areas"]
+    drawn = [column for column in results["service_cells"] if column.startswith("reach_")]
+    assert len(areas["p"]["t"]) == len(drawn) and areas["g"]["m"] == settings.service_cell_m

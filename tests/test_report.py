@@ -88,3 +88,23 @@ def test_types_without_data_read_no_data_not_zero(report_inputs):
     assert "无数据" in page and "无数据" not in render_report(communities, summary, catalogue)
     english = render_report(communities, marked, catalogue, lang="en")
     assert english.count("no data") == len(communities)  # one row per community section
+
+
+def test_city_scale_report_has_every_row_once_and_bounded_details(report_inputs):
+    """9,000 communities: one table row each, a section only for the worst and best few."""
+    import pandas as pd
+
+    from planner import settings
+
+    communities, summary, catalogue = report_inputs
+    copies = -(-9000 // len(communities))
+    many = pd.concat([communities.assign(community_id=communities["community_id"] + f"-{i}",
+                                         name=communities["name"] + f" {i}")
+                      for i in range(copies)]).head(9000)
+    rows = pd.concat([summary.assign(community_id=summary["community_id"] + f"-{i}")
+                      for i in range(copies)])
+    page = render_report(many, rows, catalogue, lang="en")
+    assert page.count("<tr><td>") == 9000  # the overview table: one row per community
+    sections = page.count('<section class="community"')
+    assert sections == settings.report_worst_communities + settings.report_best_communities
+    assert page.count("<svg") == sections + 1

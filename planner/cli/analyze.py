@@ -22,7 +22,8 @@ from planner.cli.common import (
 
 
 def run_analysis(out: Path, lang: str | None, *, basemap: str = "osm",
-                 tianditu_key: str | None = None, encoding: str | None = None, **kwargs):
+                 tianditu_key: str | None = None, encoding: str | None = None,
+                 full: bool = False, **kwargs):
     """Analyse, write everything to ``out`` and print the summary; returns the analysis.
 
     ``kwargs`` go to :func:`planner.analyze`. ``lang`` is the ``--lang`` option:
@@ -41,7 +42,7 @@ def run_analysis(out: Path, lang: str | None, *, basemap: str = "osm",
     check_facilities(analysis, kwargs)
     lang = adopt_language(lang, analysis.facilities["name"])
     write_analysis(analysis, out, lang=lang, basemap=basemap, tianditu_key=tianditu_key,
-                   extra_files=catalogue_files(analysis))
+                   extra_files=catalogue_files(analysis), full=full)
     print_scores(analysis, lang)
     print_written(out, lang)
     return analysis
@@ -50,13 +51,16 @@ def run_analysis(out: Path, lang: str | None, *, basemap: str = "osm",
 @click.command("analyze")
 @click.argument("source", required=False, type=click.Path(path_type=Path))
 @analysis_options
+@click.option("--full", is_flag=True,
+              help="Also write the walking network and the service-area streets of a "
+                   "whole city (left out above settings.max_default_walk_edges).")
 @out_option
 def analyze_command(source, place, bbox, communities, population, catalogue, facility_lists,
                     facilities_crs, walk_speed, crs, tile_m, encoding, lang, basemap,
-                    tianditu_key, out):
+                    tianditu_key, full, out):
     """Coverage of every facility type per community, written to --out."""
     set_language(lang)
     kwargs = source_kwargs(source, place, bbox, communities, population, catalogue,
                            walk_speed, crs, facility_lists, facilities_crs, tile_m)
     run_analysis(out, lang, basemap=basemap, tianditu_key=tianditu_key, encoding=encoding,
-                 **kwargs)
+                 full=full, **kwargs)

@@ -265,19 +265,32 @@ def _community_names(communities, lang: str):
 
 
 def community_table(analysis, lang: str, max_rows: int = 50) -> str:
-    """Scene scores per community as a fixed-width text table (percent)."""
+    """Scene scores per community as a fixed-width text table (percent).
+
+    A scene none of whose types has a facility in the area reads "无数据 / no
+    data" rather than 0; the last two columns are the overall score over every
+    type and over the types with data.
+    """
     import pandas as pd
 
     zh = lang == "zh"
     communities = analysis.communities
+    no_data = pick("无数据", "no data", lang)
     table = pd.DataFrame({
         "id": communities["community_id"].to_numpy(),
         "名称" if zh else "name": _community_names(communities, lang).to_numpy(),
-        "人口" if zh else "population": communities["population"].to_numpy()})
+        "人口" if zh else "population": communities["population"].round(0).to_numpy()})
+    with_data = _types_with_data(analysis)
     for scene in analysis.catalogue.scenes:
-        table[scene.zh if zh else scene.id] = (
-            communities[f"score_{scene.id}"] * 100).round(0).to_numpy()
+        percent = (communities[f"score_{scene.id}"] * 100).round(0)
+        has_data = any(t.id in with_data for t in analysis.catalogue.types
+                       if t.scene == scene.id)
+        table[scene.zh if zh else scene.id] = (percent.to_numpy() if has_data
+                                               else [no_data] * len(table))
     table["总分" if zh else "score"] = (communities["score"] * 100).round(0).to_numpy()
+    if "score_data" in communities:
+        table["有数据总分" if zh else "score (data)"] = (
+            communities["score_data"] * 100).round(0).to_numpy()
     table = table.sort_values(table.columns[0])
     note = ""
     if len(table) > max_rows:  # a whole city on a grid has thousands of cells
@@ -288,6 +301,25 @@ def community_table(analysis, lang: str, max_rows: int = 50) -> str:
     with pd.option_context("display.width", 200, "display.max_columns", 20,
                            "display.unicode.east_asian_width", True):
         return table.to_string(index=False, na_rep="-") + note
+
+
+def _types_with_data(analysis) -> set[str]:
+    """The type ids with at least one facility in the area (all, when unknown)."""
+    status = getattr(analysis, "type_status", None)
+    if status is None:
+        return {t.id for t in analysis.catalogue.types}
+    return set(status.index[status["has_data"].to_numpy(bool)])
+
+
+def _score_basis(analysis, lang: str) -> str:
+    """One line: over how many types the scores were computed."""
+    n_types = len(analysis.catalogue.types)
+    n_data = len(_types_with_data(analysis))
+    return pick(f"总分按全部 {n_types} 类设施计算; 有数据总分只计 {n_data} 类有数据的设施"
+                f" (其余 {n_types - n_data} 类在数据中没有任何设施: 是缺数据, 不是缺设施)",
+                f"score over all {n_types} types; score (data) over the {n_data} types with "
+                f"data (the other {n_types - n_data} have no facility in the sources: "
+                "missing data, not missing provision)", lang)
 
 
 def print_scores(analysis, lang: str) -> None:
@@ -301,6 +333,7 @@ def print_scores(analysis, lang: str) -> None:
     click.echo(f"\n{pick('各社区场景得分', 'Scene scores per community', lang)} "
                f"({pick('覆盖率 %', 'coverage %', lang)}; {source}):")
     click.echo(community_table(analysis, lang))
+    click.echo(_score_basis(analysis, lang))
 
 
 def print_written(out: Path, lang: str) -> None:

@@ -19,7 +19,8 @@ from planner.errors import PlannerError
 from planner.i18n import pick
 
 #: The layers the map reads (``walk_edges`` and ``summary.csv`` are not needed).
-MAP_LAYERS = ("communities", "facilities", "residences", "isochrones", "gaps", "reallocation")
+MAP_LAYERS = ("communities", "facilities", "residences", "isochrones", "service_cells", "gaps",
+              "reallocation", "candidates")
 
 
 def read_map_layers(results_dir: Path) -> dict:

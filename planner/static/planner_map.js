@@ -75,10 +75,23 @@
     return geometries;
   }
 
+  /** Hexagons from planner.map_data.encode_hexagons (k = "h"): centres + one corner template. */
+  function decodeHexagons(e) {
+    var n = e.c.length / 2, x = 0, y = 0, geometries = new Array(n);
+    for (var i = 0; i < n; i++) {
+      x += e.c[2 * i];
+      y += e.c[2 * i + 1];
+      var cx = x / e.s, cy = y / e.s, ring = e.o.map(function (o) { return [cx + o[0], cy + o[1]]; });
+      ring.push(ring[0]);
+      geometries[i] = { type: "Polygon", coordinates: [ring] };
+    }
+    return geometries;
+  }
+
   /** Rows of a columnar block {e: encoded shapes, p: {column: [value...]}} as GeoJSON features. */
   function features(data) {
     var keys = Object.keys(data.p || {});
-    var decode = data.e.k === "l" ? decodeLines : decodePolygons;
+    var decode = data.e.k === "l" ? decodeLines : data.e.k === "h" ? decodeHexagons : decodePolygons;
     return decode(data.e).map(function (geometry, i) {
       var properties = {};
       keys.forEach(function (key) { properties[key] = data.p[key][i]; });
@@ -88,6 +101,7 @@
 
   P.decodePolygons = decodePolygons;
   P.decodeLines = decodeLines;
+  P.decodeHexagons = decodeHexagons;
 
   P.data = function (id) {
     return JSON.parse(document.getElementById(id).textContent);
@@ -202,13 +216,15 @@
 
   function facilityPopup(data, i, scene) {
     var cfg = P.config, s = cfg.strings;
+    // how each type matched: an index into data.mk (tag, name, list)
+    var matches = data.m[i].map(function (m) { return data.mk ? data.mk[m] : m; });
     var types = data.t[i].map(function (t, k) {
-      return esc(cfg.types[t].label) + ' <span class="pl-muted">(' + esc(s.match[data.m[i][k]] || data.m[i][k]) + ")</span>";
+      return esc(cfg.types[t].label) + ' <span class="pl-muted">(' + esc(s.match[matches[k]] || matches[k]) + ")</span>";
     });
     return '<div class="pl-title">' + (data.n[i] ? esc(data.n[i]) : '<span class="pl-muted">' + s.unnamed + "</span>") +
       "</div><table class=\"pl-table pl-kv\"><tr><th>" + s.type + "</th><td>" + types.join("<br>") +
       "</td></tr><tr><th>" + s.scene + "</th><td>" + badge(scene) + " " + esc(scene.label) +
-      "</td></tr><tr><th>" + s.matched + "</th><td>" + data.m[i].map(function (m) {
+      "</td></tr><tr><th>" + s.matched + "</th><td>" + matches.map(function (m) {
         return esc(s.match[m] || m);
       }).filter(function (v, k, all) { return all.indexOf(v) === k; }).join(", ") +
       "</td></tr><tr><th>id</th><td>" + esc(data.id[i]) + "</td></tr></table>";
@@ -330,7 +346,8 @@
     var layer = L.geoJSON(features(data), {
       renderer: P.canvas,
       style: function (f) {
-        return { color: "#444", weight: 0.5, fillColor: f.properties.fill, fillOpacity: 0.65 };
+        var fill = data.colours ? data.colours[f.properties.f] : f.properties.fill;
+        return { color: "#444", weight: 0.5, fillColor: fill, fillOpacity: 0.65 };
       },
       onEachFeature: function (f, l) {
         l.bindPopup(function () { return cellPopup(f.properties); }, { maxWidth: 360, className: "pl-popup" });
