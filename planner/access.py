@@ -183,7 +183,8 @@ class Access:
                                                       strict=True)):
             mask = (self.facility_type == type_id) & snapped
             if mask.any():
-                jobs.append((column, reduced.n_terminals + np.flatnonzero(mask), limit))
+                jobs.append((column, reduced.n_terminals + np.flatnonzero(mask), limit,
+                             reduced.n_terminals))
         on_chain = self._on_chain()
         # the source each terminal was reached from costs the search almost nothing
         # and spares the detour index a second search per type
@@ -193,7 +194,7 @@ class Access:
                                                self._workers(graph.shape[0], len(jobs))):
             reduced.expand(reached, self.limits_m[column], out=distance[:, column],
                            on_chain=on_chain[column])
-            source[:, column] = _facility_of(origin[: reduced.n_terminals], reduced.n_terminals)
+            source[:, column] = origin
         self.node_distance_m = distance
         self._terminal_source = source
         return self
@@ -298,10 +299,9 @@ class Access:
                 + reduced.n_terminals
             if not len(sources):
                 return None
-            reached, origin = _bounded_search(self._reduced_graph, sources,
-                                              self.limits_m[column])
+            reached, terminal_source = _bounded_search(
+                self._reduced_graph, sources, self.limits_m[column], reduced.n_terminals)
             distance = reduced.expand(reached, self.limits_m[column], on_chain=on_chain)
-            terminal_source = _facility_of(origin[: reduced.n_terminals], reduced.n_terminals)
         source = np.full(self.network.n_nodes, -1, dtype=np.int64)
         source[reduced.terminals] = terminal_source
         end_a, end_b, rest = reduced._interior_ends
@@ -363,20 +363,26 @@ def _facility_of(origin: np.ndarray, n_terminals: int) -> np.ndarray:
     return np.where(origin >= n_terminals, origin - n_terminals, -1).astype(np.int32)
 
 
-def _bounded_search(graph: sparse.csr_matrix, sources: np.ndarray, limit: float):
-    """Distances and the source each node was reached from (-9999: unreached)."""
+def _bounded_search(graph: sparse.csr_matrix, sources: np.ndarray, limit: float,
+                    n_terminals: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distances of the terminals and the facility each was reached from (-1: none).
+
+    Only the terminals' part is kept (the facilities' own nodes are of no
+    further use): less to send back from a worker process.
+    """
     distance, _, origin = dijkstra(graph, directed=True, indices=sources, min_only=True,
                                    limit=limit, return_predecessors=True)
-    return distance, origin
+    return distance[:n_terminals].copy(), _facility_of(origin[:n_terminals], n_terminals)
 
 
 def _search_one(job):
-    column, sources, limit = job
-    return column, *_bounded_search(_SHARED_GRAPH, sources, limit)
+    column, sources, limit, n_terminals = job
+    return column, *_bounded_search(_SHARED_GRAPH, sources, limit, n_terminals)
 
 
 def _search(graph: sparse.csr_matrix, jobs: list, workers: int):
-    """``(column, distances, origins)`` of each ``(column, sources, limit)`` job, in any order.
+    """``(column, distances, facilities)`` of each ``(column, sources, limit, n_terminals)``
+    job (see :func:`_bounded_search`), in any order.
 
     With ``workers > 1`` the jobs go to forked worker processes that share the
     graph; where forking is not possible (no ``fork`` start method, or inside
@@ -399,5 +405,5 @@ def _search(graph: sparse.csr_matrix, jobs: list, workers: int):
             finally:
                 _SHARED_GRAPH = None
         _SHARED_GRAPH = None
-    for column, sources, limit in jobs:
-        yield column, *_bounded_search(graph, sources, limit)
+    for column, sources, limit, n_terminals in jobs:
+        yield column, *_bounded_search(graph, sources, limit, n_terminals)

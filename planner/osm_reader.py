@@ -133,6 +133,9 @@ def read_osm(path: Path, keys: list[str]):
         with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
             opl = Path(folder) / "selected.opl"
             _write_selection(path, opl, index, way_keys)
+            if opl.stat().st_size == 0:
+                message = "no ways in the file"
+                raise PlannerError(message, path)
             table = pacsv.read_csv(opl, read_options=pacsv.ReadOptions(
                 column_names=["line"], block_size=1 << 24), parse_options=pacsv.ParseOptions(
                 delimiter="\t", quote_char=False, escape_char=False),
@@ -296,10 +299,10 @@ def _unescape(text: pa.Array) -> pa.Array:
         return text
     values = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
     rows = np.flatnonzero(escaped)
-    unique, inverse = np.unique(values[rows].astype(str), return_inverse=True)
+    inverse, unique = pd.factorize(values[rows])
     decoded = np.array([_ESCAPE.sub(lambda found: chr(int(found[1], 16)), value)
                         for value in unique], dtype=object)
-    values[rows] = decoded[inverse.ravel()]
+    values[rows] = decoded[inverse]
     return pa.array(values, type=pa.string())
 
 
@@ -309,10 +312,10 @@ def _any_value_in(values: np.ndarray, listed: frozenset[str]) -> np.ndarray:
     present = np.flatnonzero(pd.notna(values))
     if not len(present):
         return result
-    unique, inverse = np.unique(values[present].astype(str), return_inverse=True)
+    inverse, unique = pd.factorize(values[present])
     hit = np.array([value in listed or (";" in value and any(
         part.strip() in listed for part in value.split(";"))) for value in unique], dtype=bool)
-    result[present] = hit[inverse.ravel()]
+    result[present] = hit[inverse]
     return result
 
 
@@ -361,8 +364,8 @@ def _segments_table(ways: _Objects, network: np.ndarray):
     keep = network[ways.way] & ways.valid
     node_id, xy, way = ways.refs[keep], ways.xy[keep], ways.way[keep]
     pair = np.flatnonzero(way[1:] == way[:-1])
-    frame = pd.DataFrame({key: ways.tag(key) for key in WAY_TAGS}).iloc[way[pair]]\
-        .reset_index(drop=True)
+    # object columns, as the tags are (no inference of a string dtype per column)
+    frame = pd.DataFrame({key: ways.tag(key)[way[pair]] for key in WAY_TAGS}, dtype=object)
     frame.insert(0, "u", node_id[pair])
     frame.insert(1, "v", node_id[pair + 1])
     unique, first = np.unique(node_id, return_index=True)
@@ -411,7 +414,7 @@ def _features(nodes: _Objects, ways: _Objects, relations: tuple, keys: list[str]
     relation_table = _tag_table(rel_tags, keys)
     table = pd.DataFrame({key: np.concatenate([
         nodes.tag(key)[point], ways.tag(key)[area],
-        relation_table[key].to_numpy(dtype=object)]) for key in keys})
+        relation_table[key].to_numpy(dtype=object)]) for key in keys}, dtype=object)
     table.insert(0, "osm_type", np.array(["node"] * n_points + ["way"] * len(area)
                                          + ["relation"] * len(rel_ids), dtype=object))
     table.insert(1, "osm_id", np.concatenate([nodes.ids[point], ways.ids[area],

@@ -205,3 +205,9 @@ report_best_communities: int = 10
 #: network is small and useful beside the results, a city's is a million rows
 #: and seconds of writing.
 max_default_walk_edges: int = 100_000
+
+#: Folder of the cache of parsed OSM extracts (:func:`planner.sources.load_area`),
+#: e.g. ``~/.cache/planner``; ``None`` (the default) reads every time. An entry
+#: is keyed by the file's SHA-256, the reader's code, the keys and the CRS, so
+#: a second run on the same file (new lists, premises or thresholds) skips reading.
+cache_dir: str | None = None

@@ -24,7 +24,7 @@ import json
 import logging
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -134,6 +134,12 @@ def load_area(
         msg = "not a file"
         raise PlannerError(msg, path)
     keys = merge_keys(feature_keys)
+    name = path.name.split(".")[0]
+    cache = _cache_entry(path, keys, crs)
+    if cache is not None:
+        cached = _read_cached(cache)
+        if cached is not None:  # the same content may lie under another name
+            return replace(cached, name=name, sources=[path])
     suffixes = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() == ".pbf":
         nodes, edges, features = _read_pbf(path, keys)
@@ -144,8 +150,74 @@ def load_area(
         raise PlannerError(
             msg, path
         )
-    name = path.name.split(".")[0]
-    return _finish(name, nodes, edges, features, crs, [path], path)
+    area = _finish(name, nodes, edges, features, crs, [path], path)
+    if cache is not None:
+        _write_cached(cache, area)
+    return area
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def _cache_entry(path: Path, keys: list[str], crs) -> Path | None:
+    """The cache file of an extract (:data:`planner.settings.cache_dir`), None when off.
+
+    The key holds the file's SHA-256, the source of the modules that read it
+    (a change of the reader never meets an old entry), the reader setting,
+    the keys, the CRS and the versions of the libraries the entry is pickled with.
+    """
+    if not settings.cache_dir:
+        return None
+    import hashlib
+    import sys
+
+    import shapely
+
+    from planner import osm_reader, validate, walk_rules
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    for module in (osm_reader, walk_rules, validate, sys.modules[__name__]):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(json.dumps([settings.pbf_reader, keys, str(crs), sys.version, pd.__version__,
+                              gpd.__version__, shapely.__version__]).encode())
+    return Path(settings.cache_dir).expanduser() / f"area-{digest.hexdigest()}.pickle"
+
+
+def _read_cached(entry: Path) -> Area | None:
+    """The cached area, or None when absent or unreadable (then the file is read)."""
+    import pickle
+
+    if not entry.is_file():
+        return None
+    try:
+        with entry.open("rb") as handle:
+            area = pickle.load(handle)  # noqa: S301 - the user's own cache folder
+    except Exception as error:  # a truncated or foreign entry: read the file instead
+        log.warning("ignoring the cache entry %s (%s)", entry, one_line(error))
+        return None
+    return area if isinstance(area, Area) else None
+
+
+def _write_cached(entry: Path, area: Area) -> None:
+    """Keep the area for the next run (written whole, then moved into place)."""
+    import pickle
+    import tempfile
+
+    part = None
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=entry.parent, suffix=".part",
+                                         delete=False) as handle:
+            part = Path(handle.name)
+            pickle.dump(area, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        part.replace(entry)
+    except (OSError, pickle.PicklingError) as error:  # a full disk costs only the cache
+        log.warning("cannot write the cache entry %s (%s)", entry, one_line(error))
+        if part is not None:
+            part.unlink(missing_ok=True)
 
 
 def download_area(

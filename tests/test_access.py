@@ -126,3 +126,33 @@ def test_type_without_facilities_is_all_missing(helsinki_network):
     homes = random_points(helsinki_network, [(0.5, 0.5)])
     access = Access(helsinki_network, [], [], {"none": 1000.0})
     assert np.isnan(access.point_distances(homes)).all()
+
+
+def test_nearest_facility_is_the_one_the_full_graph_search_reaches(helsinki_analysis):
+    """The detour index's facility per point: from the contracted search's sources
+    (solved, and per type when never solved, as in a tiled run) equals a bounded
+    search with sources on the uncontracted graph."""
+    from scipy.sparse.csgraph import dijkstra
+
+    access = helsinki_analysis.access
+    net = access.network
+    snap = net.snap(helsinki_analysis.residences.geometry)
+    on_net = np.flatnonzero(snap.snapped)
+    edge, offset = snap.edge[on_net], snap.offset_m[on_net]
+    expected = np.full((len(snap.edge), len(access.type_ids)), -1)
+    for column, (type_id, limit) in enumerate(zip(access.type_ids, access.limits_m,
+                                                  strict=True)):
+        sources = access.sources(type_id)
+        if not len(sources):
+            continue
+        distance, _, origin = dijkstra(access._graph, directed=False, indices=sources,
+                                       min_only=True, limit=limit, return_predecessors=True)
+        u, v = net.edge_u[edge], net.edge_v[edge]
+        reached = np.where(distance[u] + offset <= distance[v] + net.edge_length_m[edge] - offset,
+                           origin[u], origin[v])
+        expected[on_net, column] = np.where(reached >= net.n_nodes, reached - net.n_nodes, -1)
+    assert (access.nearest_facilities(snap) == expected).all()
+    unsolved = Access(net, helsinki_analysis.facilities.geometry,
+                      helsinki_analysis.facilities["type_id"],
+                      dict(zip(access.type_ids, access.limits_m, strict=True)))
+    assert (unsolved.nearest_facilities(snap) == expected).all()

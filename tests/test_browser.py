@@ -35,6 +35,7 @@ VIEWPORT = {"width": 1400, "height": 900}
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)", allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+PlaywrightTimeout = sync_api.TimeoutError
 
 #: Pixel positions of map features (and whether a pixel is free of other
 #: features and controls), computed from the map's projection.
@@ -135,8 +136,17 @@ class Visit:
         return text
 
     def close_popup(self) -> None:
-        self.page.click(".leaflet-popup-close-button")
-        self.page.wait_for_selector(".leaflet-popup", state="detached", timeout=5_000)
+        # on a loaded machine the first click can land while the popup is still
+        # panning into view; click again rather than fail
+        for _ in range(3):
+            self.page.locator(".leaflet-popup-close-button").first.click()
+            try:
+                self.page.wait_for_selector(".leaflet-popup", state="detached", timeout=5_000)
+                break
+            except PlaywrightTimeout:
+                continue
+        else:
+            raise AssertionError("the popup does not close")
         # a popup pans the map to fit; back to the first view for the next pixel
         self.page.evaluate("view => { planner.map.setView(view[0], view[1], {animate: false}); }",
                            self.view)

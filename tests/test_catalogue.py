@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import geopandas as gpd
+import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point, Polygon
 
 from planner.catalogue import TagRule, classify, load_catalogue
+from planner.catalogue_model import TagTable, any_rule
 from planner.errors import PlannerError
 
 MINIMAL = """
@@ -117,3 +119,29 @@ def test_not_toml_is_reported(tmp_path):
     path = write(tmp_path, "[[types]\nid=")
     with pytest.raises(PlannerError, match="not valid TOML"):
         load_catalogue(path)
+
+
+@pytest.mark.parametrize("text", ["sport=soccer|multi", "sport!=soccer", "sport=*", "!sport",
+                                  "sport~soc|^multi", "layer~^-?1$", "sport=soccer & !layer"])
+def test_rules_on_distinct_values_equal_a_row_by_row_reading(text):
+    """Rules test each distinct tag value once (TagTable); the answer is the row-by-row one."""
+    import re
+
+    rows = pd.DataFrame({"sport": ["soccer", None, "multi;soccer", "tennis", "soccer", None],
+                         "layer": [None, "1", "-1", 1, None, "x"]}, dtype=object)
+    expected = []
+    for row in rows.to_dict("records"):
+        holds = True
+        for condition in TagRule.parse(text).conditions:
+            value = row.get(condition.key)
+            value = None if pd.isna(value) else value
+            if condition.op == "~":
+                holds &= value is not None and re.search(condition.values[0],
+                                                         str(value)) is not None
+            else:
+                holds &= {"=": value in condition.values, "!=": value not in condition.values,
+                          "*": value is not None, "absent": value is None}[condition.op]
+        expected.append(holds)
+    rule = TagRule.parse(text)
+    assert rule.evaluate(rows).tolist() == expected
+    assert any_rule([rule], TagTable(rows)).tolist() == expected

@@ -171,3 +171,29 @@ def test_summary_equals_the_stored_copy(request, fixture, golden, tmp_path):
     analysis = request.getfixturevalue(fixture)
     analysis.summary.to_csv(tmp_path / golden, index=False, encoding="utf-8")
     assert (tmp_path / golden).read_bytes() == (GOLDEN / golden).read_bytes()
+
+
+def test_cached_area_equals_a_fresh_read(monkeypatch, tmp_path, beijing_osm):
+    """With settings.cache_dir a second load comes from the cache, equal to the first."""
+    from planner import settings
+    from planner.catalogue import load_catalogue
+    from planner.sources import load_area
+
+    keys = load_catalogue().feature_keys()
+    fresh = load_area(beijing_osm, feature_keys=keys)
+    monkeypatch.setattr(settings, "cache_dir", str(tmp_path / "cache"))
+    first = load_area(beijing_osm, feature_keys=keys)
+    assert len(list((tmp_path / "cache").glob("area-*.pickle"))) == 1
+    copy = tmp_path / "copy.osm"
+    copy.write_bytes(Path(beijing_osm).read_bytes())
+    again = load_area(copy, feature_keys=keys)  # the same content under another name
+    assert len(list((tmp_path / "cache").glob("area-*.pickle"))) == 1
+    assert again.name == "copy" and again.sources == [copy]
+    for area in (first, again):
+        assert area.crs == fresh.crs
+        pd.testing.assert_frame_equal(area.nodes, fresh.nodes)
+        pd.testing.assert_frame_equal(area.edges, fresh.edges)
+        pd.testing.assert_frame_equal(area.features, fresh.features)
+    next(iter((tmp_path / "cache").glob("area-*.pickle"))).write_bytes(b"not a pickle")
+    pd.testing.assert_frame_equal(load_area(beijing_osm, feature_keys=keys).features,
+                                  fresh.features)
