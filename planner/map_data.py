@@ -54,21 +54,10 @@ def encode_polygons(geoms: np.ndarray, digits: int | None = None) -> dict:
     third of the size of GeoJSON; ``planner_map.js`` decodes it, and so does
     :func:`decode_polygons`.
     """
-    scale = 10 ** (settings.map_polygon_digits if digits is None else digits)
-    geoms = np.asarray(geoms, dtype=object)
-    if len(geoms) == 0:
-        return {"s": scale, "c": [], "r": [0], "p": [0], "m": [0]}
-    kind, coords, offsets = shapely.to_ragged_array(geoms)
-    if kind == shapely.GeometryType.POLYGON:
-        offsets = (*offsets, np.arange(len(geoms) + 1))
-    elif kind != shapely.GeometryType.MULTIPOLYGON:
-        message = f"expected polygons, got {kind!r}"
-        raise ValueError(message)
-    quantised = np.round(coords[:, :2] * scale).astype(np.int64)
-    deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    scale, deltas, offsets = _ragged(geoms, digits, shapely.GeometryType.POLYGON,
+                                     shapely.GeometryType.MULTIPOLYGON, depth=3)
     rings, polygons, multi = offsets
-    return {"s": scale, "c": deltas.ravel().tolist(), "r": rings.tolist(),
-            "p": polygons.tolist(), "m": multi.tolist()}
+    return {"s": scale, "c": deltas, "r": rings, "p": polygons, "m": multi}
 
 
 def encode_lines(geoms: np.ndarray, digits: int | None = None) -> dict:
@@ -77,21 +66,32 @@ def encode_lines(geoms: np.ndarray, digits: int | None = None) -> dict:
     ``c`` holds the delta-coded, quantised coordinates; ``r`` the
     coordinates per line and ``m`` the lines per geometry.
     """
+    scale, deltas, offsets = _ragged(geoms, digits, shapely.GeometryType.LINESTRING,
+                                     shapely.GeometryType.MULTILINESTRING, depth=2)
+    lines, multi = offsets
+    return {"k": "l", "s": scale, "c": deltas, "r": lines, "m": multi}
+
+
+def _ragged(geoms, digits: int | None, single, multiple, depth: int
+            ) -> tuple[int, list, list[list]]:
+    """Scale, delta-coded quantised coordinates and offsets of ``single`` or ``multiple``.
+
+    ``depth`` is the number of offset arrays of the multi-part kind; single
+    parts get a trivial last level so that both decode the same way.
+    """
     scale = 10 ** (settings.map_polygon_digits if digits is None else digits)
     geoms = np.asarray(geoms, dtype=object)
     if len(geoms) == 0:
-        return {"k": "l", "s": scale, "c": [], "r": [0], "m": [0]}
+        return scale, [], [[0]] * depth
     kind, coords, offsets = shapely.to_ragged_array(geoms)
-    if kind == shapely.GeometryType.LINESTRING:
+    if kind == single:
         offsets = (*offsets, np.arange(len(geoms) + 1))
-    elif kind != shapely.GeometryType.MULTILINESTRING:
-        message = f"expected lines, got {kind!r}"
+    elif kind != multiple:
+        message = f"expected {single.name.lower()}s, got {kind!r}"
         raise ValueError(message)
     quantised = np.round(coords[:, :2] * scale).astype(np.int64)
     deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
-    lines, multi = offsets
-    return {"k": "l", "s": scale, "c": deltas.ravel().tolist(), "r": lines.tolist(),
-            "m": multi.tolist()}
+    return scale, deltas.ravel().tolist(), [offset.tolist() for offset in offsets]
 
 
 def encode_shapes(geoms: np.ndarray) -> dict:
