@@ -10,12 +10,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# PYTHONWARNINGS=ignore: setuptools prints an informational BuildBackendWarning about
+# editable installs on every install, which is noise, not a problem of the package.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e .
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[test]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
@@ -25,8 +27,8 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[test,bench]' || \
-		$(BIN)/python -m pip install --quiet --config-settings editable_mode=compat -e '.[test]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[test,bench]' || \
+		PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $(VENV)/.installed-test $@
 
 bench: $(VENV)/.installed-bench
