@@ -197,3 +197,26 @@ def test_cached_area_equals_a_fresh_read(monkeypatch, tmp_path, beijing_osm):
     next(iter((tmp_path / "cache").glob("area-*.pickle"))).write_bytes(b"not a pickle")
     pd.testing.assert_frame_equal(load_area(beijing_osm, feature_keys=keys).features,
                                   fresh.features)
+
+
+@pytest.mark.parametrize("layer", ["facilities", "residences", "communities"])
+def test_demo_attribute_tables_equal_the_stored_copy(helsinki_analysis, layer, tmp_path):
+    """The GeoPackage's attribute tables of the demo, value for value (regenerate as above)."""
+    from planner.layers import analysis_layers
+
+    table = analysis_layers(helsinki_analysis, isochrones=False)[layer]
+    name = f"demo_{layer}.csv"
+    table.drop(columns=table.geometry.name).to_csv(tmp_path / name, index=False,
+                                                   encoding="utf-8", float_format="%.6g")
+    assert (tmp_path / name).read_bytes() == (GOLDEN / name).read_bytes()
+
+
+@pytest.mark.parametrize("name", ["shanghai-baoshan-shu", "shenzhen-longgang-mapmatching"])
+def test_chinese_summaries_equal_the_stored_copy(name, tmp_path):
+    """The other Chinese extracts, when they are beside the checkout (regenerate as above)."""
+    from planner.pipeline import analyze
+    from tests.conftest import shared_extract
+
+    summary = analyze(shared_extract(name)).summary
+    summary.to_csv(tmp_path / "summary.csv", index=False, encoding="utf-8")
+    assert (tmp_path / "summary.csv").read_bytes() == (GOLDEN / f"{name}_summary.csv").read_bytes()
