@@ -95,7 +95,7 @@ def read_facility_list(path: str | Path, catalogue: Catalogue, *, crs_name: str 
                                                   "MultiPolygon"])].reset_index(drop=True)
     if crs_key != "wgs84":
         layer = layer.set_geometry(transform_geometries(layer.geometry, crs_key, "wgs84"))
-    name_column = _column(layer, NAME_COLUMNS)
+    name_column = find_column(layer, NAME_COLUMNS)
     names = (layer[name_column].astype("string").fillna("") if name_column
              else pd.Series("", index=layer.index, dtype="string"))
     type_of = pd.Series([None] * len(layer), index=layer.index, dtype="object")
@@ -112,14 +112,14 @@ def read_facility_list(path: str | Path, catalogue: Catalogue, *, crs_name: str 
         type_of = type_of.fillna(given.where(given.notna(), None))
         rule = rule.where(type_of.isna(), "type_id")
 
-    code_column = _column(layer, CODE_COLUMNS)
+    code_column = find_column(layer, CODE_COLUMNS)
     if code_column:
         codes = layer[code_column].astype("string").str.split(r"[|;,]").str[0].str.strip()
         for row in (row for row in catalogue.category_map if "code" in row):
             hit = type_of.isna() & codes.str.startswith(str(row["code"])).fillna(False)
             type_of[hit], rule[hit] = row["type"], "code"
 
-    category_column = _column(layer, CATEGORY_COLUMNS)
+    category_column = find_column(layer, CATEGORY_COLUMNS)
     if category_column:
         categories = layer[category_column].astype("string")
         for row in (row for row in catalogue.category_map if "text" in row):
@@ -193,12 +193,6 @@ def _merge_duplicate_ids(layer: gpd.GeoDataFrame, matched: pd.DataFrame,
     matched = matched.assign(row=first_row[matched["row"].to_numpy()])
     return matched.drop_duplicates(["row", "type_id"]).sort_values(["row", "type_id"],
                                                                    kind="stable")
-
-
-def _column(frame: pd.DataFrame, candidates) -> str | None:
-    lowered = {str(column).strip().lower(): column for column in frame.columns
-               if column != frame.geometry.name}
-    return next((lowered[name] for name in candidates if name in lowered), None)
 
 
 def normalise_name(name) -> str:
