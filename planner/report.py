@@ -25,7 +25,8 @@ TEXT = {
         "area": "研究范围", "communities": "社区", "population": "人口",
         "source": {"user": "规划提供的社区边界", "osm": "OSM 边界",
                    "grid": "规则网格（非真实社区）"},
-        "overview": "总览：各社区场景得分", "score": "总分", "scene": "场景", "type": "设施类型",
+        "overview": "总览：各社区场景得分", "score": "总分",
+        "score_data": "有数据总分", "scene": "场景", "type": "设施类型",
         "level": "层级", "threshold": "步行距离阈值", "coverage": "覆盖率",
         "covered": "覆盖人口", "missing": "缺失（无人可达）", "weak": "不足 50%",
         "none_missing": "无", "candidates": "推荐选址", "rank": "序号",
@@ -45,7 +46,8 @@ TEXT = {
         "area": "Area", "communities": "Communities", "population": "Population",
         "source": {"user": "planner's community boundaries", "osm": "OSM boundaries",
                    "grid": "regular grid (not real communities)"},
-        "overview": "Overview: scene scores per community", "score": "Score", "scene": "Scene",
+        "overview": "Overview: scene scores per community", "score": "Score",
+        "score_data": "Score (types with data)", "scene": "Scene",
         "type": "Facility type", "level": "Level", "threshold": "Walking threshold",
         "coverage": "Coverage", "covered": "Covered population",
         "missing": "Missing (nobody within reach)", "weak": "Below 50 %",
@@ -135,14 +137,15 @@ def render_report(communities: pd.DataFrame, summary: pd.DataFrame, catalogue: C
     communities = communities.sort_values("community_id", kind="stable")
     detailed = detailed_communities(communities)
     out = _header(communities, labels, area, facility_origin)
-    out += _overview(communities, detailed, labels)
+    no_data = _scenes_without_data(summary, catalogue)
+    out += _overview(communities, detailed, labels, no_data)
     # only the detailed communities' rows: a city's summary has half a million
     chosen = summary[summary["community_id"].isin(detailed["community_id"])]
     by_community = dict(tuple(_with_data_status(chosen).groupby("community_id", sort=False)))
     for row in detailed.itertuples():
         rows = by_community.get(row.community_id)
         if rows is not None:
-            out += _community_section(row, rows, labels, sites, top_sites)
+            out += _community_section(row, rows, labels, sites, top_sites, no_data)
     out.append("</body></html>")
     return "\n".join(out)
 
@@ -175,6 +178,16 @@ class _Labels:
         self.scene = {s.id: (s.zh if lang == "zh" else s.en) for s in catalogue.scenes}
         self.level = {t.id: t.level for t in catalogue.types}
         self.scenes = catalogue.scenes
+
+
+def _scenes_without_data(summary: pd.DataFrame, catalogue: Catalogue) -> set[str]:
+    """Scenes none of whose types has a facility in the area (``facilities_in_area`` 0)."""
+    if "facilities_in_area" not in summary.columns:
+        return set()
+    found = pd.to_numeric(summary["facilities_in_area"], errors="coerce").fillna(1)
+    with_data = set(summary.loc[found.to_numpy() != 0, "type_id"])
+    return {t.scene for t in catalogue.types} - {t.scene for t in catalogue.types
+                                                  if t.id in with_data}
 
 
 def _with_data_status(summary: pd.DataFrame) -> pd.DataFrame:
@@ -218,31 +231,41 @@ def _percent_cells(values: np.ndarray) -> np.ndarray:
                                    '40">'), np.char.add(text, "</td>"))
 
 
-def _overview(communities: pd.DataFrame, detailed: pd.DataFrame, labels: _Labels) -> list[str]:
+def _overview(communities: pd.DataFrame, detailed: pd.DataFrame, labels: _Labels,
+              no_data: set[str]) -> list[str]:
     """The bar chart of the detailed communities' scores and the table of every community.
 
     The table is built from whole columns (numpy string operations), one
     string per row: a city's 9,000 communities take a fraction of a second.
+    Scenes in ``no_data`` read "no data" rather than a red 0%; the score over
+    the types with data follows the overall one when the layer has it.
     """
     text, scenes = labels.text, labels.scenes
     out = [f'<h2>{text["overview"]}</h2>',
            bar_chart([f"{row.name}" for row in detailed.itertuples()],
                      detailed["score"].tolist())]
     header = "".join(f"<th>{html.escape(labels.scene[s.id])}</th>" for s in scenes)
+    with_data = "score_data" in communities.columns
+    last = f'<th>{text["score_data"]}</th>' if with_data else ""
     out.append(f'<table><tr><th>{text["communities"]}</th><th>{text["population"]}</th>'
-               f'{header}<th>{text["score"]}</th></tr>')
+               f'{header}<th>{text["score"]}</th>{last}</tr>')
     names = np.array([html.escape(str(name)) for name in communities["name"]], dtype=str)
     population = pd.to_numeric(communities["population"], errors="coerce").fillna(0)
     rows = np.char.add(np.char.add("<tr><td>", names), '</td><td class="num">')
     rows = np.char.add(rows, np.array([f"{value:,.0f}" for value in population], dtype=str))
     rows = np.char.add(rows, "</td>")
+    no_data_cell = f'<td class="num nodata">{text["no_data"]}</td>'
     for scene in scenes:
-        rows = np.char.add(rows, _percent_cells(communities[f"score_{scene.id}"]))
-    score = np.asarray(communities["score"], dtype=float)
-    score_text = np.where(np.isnan(score), "–", np.char.add(
-        np.round(np.nan_to_num(score) * 100).astype(int).astype(str), "%"))
-    rows = np.char.add(rows, np.char.add(np.char.add('<td class="num"><b>', score_text),
-                                         "</b></td></tr>"))
+        cells = (np.full(len(communities), no_data_cell) if scene.id in no_data
+                 else _percent_cells(communities[f"score_{scene.id}"]))
+        rows = np.char.add(rows, cells)
+    for column in ("score", "score_data")[:1 + with_data]:
+        score = np.asarray(communities[column], dtype=float)
+        score_text = np.where(np.isnan(score), "–", np.char.add(
+            np.round(np.nan_to_num(score) * 100).astype(int).astype(str), "%"))
+        rows = np.char.add(rows, np.char.add(np.char.add('<td class="num"><b>', score_text),
+                                             "</b></td>"))
+    rows = np.char.add(rows, "</tr>")
     out.append("\n".join(rows.tolist()))
     out.append("</table>")
     if len(detailed) < len(communities):
@@ -254,14 +277,15 @@ def _overview(communities: pd.DataFrame, detailed: pd.DataFrame, labels: _Labels
 
 
 def _community_section(row, rows: pd.DataFrame, labels: _Labels, sites: pd.DataFrame | None,
-                       top_sites: int) -> list[str]:
+                       top_sites: int, no_data: set[str] = frozenset()) -> list[str]:
     """One community: its scene chart, the types nobody reaches, the table of every type."""
     text, scenes = labels.text, labels.scenes
     out = [f'<section class="community" id="c-{html.escape(str(row.community_id))}">'
            f"<h2>{html.escape(str(row.name))} ({html.escape(str(row.community_id))})"
            f"</h2><p>{text['population']}: {row.population:,.0f} · {text['score']}: "
            f"<b>{_percent(row.score)}</b></p>",
-           bar_chart([labels.scene[s.id] for s in scenes],
+           bar_chart([labels.scene[s.id] + (f" ({text['no_data']})" if s.id in no_data else "")
+                      for s in scenes],
                      [getattr(row, f"score_{s.id}") for s in scenes])]
     missing = rows[(rows["coverage"] == 0) & rows["has_data"]]["type_id"].tolist()
     tags = "".join(f'<span class="tag">{html.escape(labels.type[t])}</span>' for t in missing)
