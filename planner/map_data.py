@@ -9,6 +9,7 @@ in the page.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -36,11 +37,21 @@ def json_text(value) -> str:
 
 
 def nullable(values, digits: int | None = None) -> list:
-    """A list for JSON: NaN → None, optionally rounded."""
+    """A list for JSON: NaN → None, optionally rounded (``digits=0``: integers)."""
     array = np.asarray(values, dtype=float)
     if digits is not None:
         array = np.round(array, digits)
-    return np.where(np.isnan(array), None, array).tolist()
+    missing = np.isnan(array)
+    if digits == 0 and np.isfinite(array[~missing]).all():
+        # "1034" rather than "1034.0": a city's columns are tens of thousands long
+        return np.where(missing, None, np.where(missing, 0, array).astype(np.int64)
+                        .astype(object)).tolist()
+    return np.where(missing, None, array).tolist()
+
+
+def percent(values) -> list:
+    """Shares (0–1) as whole percent for JSON, NaN → None."""
+    return nullable(np.asarray(values, dtype=float) * 100, 0)
 
 
 def encode_polygons(geoms: np.ndarray, digits: int | None = None) -> dict:
@@ -266,10 +277,10 @@ def communities_payload(communities: gpd.GeoDataFrame, setup: MapSetup) -> str:
         "id": communities["community_id"].astype(str).tolist(),
         "name": names.fillna("").astype(str).tolist(),
         "population": nullable(float_column(communities, "population"), 0),
-        # shares shown as whole percent: two decimals are enough, and a city's
+        # shares shown as whole percent travel as whole percent: a city's
         # 9,000 communities × 55 types make every character count
-        "score": nullable(score, 4), "scenes": nullable(scene_scores, 2),
-        "cov": nullable(cov, 2), "fill": score_colours(score).tolist()}
+        "score": nullable(score, 4), "scenes": percent(scene_scores),
+        "cov": percent(cov), "fill": score_colours(score).tolist()}
     for column, (key, digits) in OPTIONAL_COMMUNITY_FIELDS.items():
         if column in communities.columns:
             properties[key] = nullable(float_column(communities, column), digits)
@@ -333,8 +344,19 @@ def cells_payload(cells: gpd.GeoDataFrame, setup: MapSetup) -> tuple[str, list]:
     breaks = class_breaks(n_missing)
     colours = class_colours(breaks)
     fill = np.clip(np.searchsorted(breaks, n_missing, side="right") - 1, 0, len(breaks) - 1)
+    ids = cells["cell_id"].astype(str)
+    axial = ids.str.extract(r"^(-?\d+)_(-?\d+)$")
+    properties = {"id": ids.tolist()}
+    extra = {}
+    if len(ids) and axial.notna().all().all():
+        # "q_r" ids as delta-coded integers (a city's 75,000 ids are a megabyte as text)
+        qr = axial.astype(np.int64).to_numpy()
+        extra["qr"] = np.diff(qr, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)) \
+            .ravel().tolist()
+        properties = {}
     payload = json_text({"e": encode_hexagons(cells, setup.datum), "colours": list(colours),
-                         "p": {"id": cells["cell_id"].astype(str).tolist(),
+                         **extra,
+                         "p": {**properties,
                                "n": n_missing.tolist(), "m": bitmask(missing),
                                "population": nullable(cells["population"], 0),
                                "residences": cells["n_residences"].astype(int).tolist(),
@@ -373,8 +395,14 @@ def residences_payload(residences: gpd.GeoDataFrame, types: list, datum: Datum,
 
 
 def facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: dict,
-                       datum: Datum):
-    """Per scene: ``(scene, JSON, count)``; a facility of several types of a scene is one point."""
+                       datum: Datum, max_markers: int | None = None,
+                       cell_m: float | None = None):
+    """Per scene: ``(scene, JSON, count)``; a facility of several types of a scene is one point.
+
+    Above ``max_markers`` points in all (a city: hundreds of thousands of
+    markers, megabytes of the page) the facilities of each scene travel
+    counted per square of a ``cell_m`` grid instead (:func:`aggregated_facilities`).
+    """
     shown = facilities[facilities["type_id"].isin(type_index)].to_crs(4326)
     x, y = datum.points(shown)
     scene_index = {scene.id: i for i, scene in enumerate(scenes)}
@@ -395,6 +423,14 @@ def facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: di
     types_of = [part.tolist() for part in np.split(table["t"].to_numpy(int), starts[1:])]
     matches_of = [part.tolist() for part in np.split(table["m"].to_numpy(int), starts[1:])]
     first = table.iloc[starts]
+    if max_markers is not None and len(starts) > max_markers:
+        log.info("%d facility markers: the map counts them per %g m square (more than "
+                 "planner.settings.map_max_facility_markers = %d)", len(starts),
+                 settings.map_facility_cell_m if cell_m is None else cell_m, max_markers)
+        yield from aggregated_facilities(table, starts, scenes,
+                                         settings.map_facility_cell_m if cell_m is None
+                                         else cell_m)
+        return
     for index, scene in enumerate(scenes):  # eight scenes: one JSON block each
         rows = np.flatnonzero(scene_of == index)
         part = first.iloc[rows]
@@ -403,6 +439,58 @@ def facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: di
                             "t": [types_of[row] for row in rows],
                             "m": [matches_of[row] for row in rows],
                             "mk": list(MATCH_KINDS)}), len(part)
+
+
+def aggregated_facilities(table: pd.DataFrame, starts: np.ndarray, scenes: list,
+                          cell_m: float):
+    """Per scene ``(scene, JSON, count)``: the facilities counted per square of ``cell_m``.
+
+    ``table`` has one row per (scene, facility, type), sorted by scene and
+    facility, ``starts`` the first row of each (scene, facility). One grid in
+    degrees for every scene (squares of ``cell_m`` at the median latitude);
+    per scene the occupied squares, sorted, as delta-coded integer indices
+    ``c`` (``i0, j0, di1, dj1, ...``), with ``n`` the facilities in each
+    (a facility of several types once) and ``t`` the flat pairs
+    ``type, count`` of the types there. ``planner_map.js`` draws one marker
+    per square at its centre, ``((i + 0.5) * dx, (j + 0.5) * dy)``.
+    """
+    x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
+    latitude = float(np.median(y)) if len(y) else 0.0
+    dx = round(cell_m / (111_320.0 * max(np.cos(np.radians(latitude)), 0.01)), 9)
+    dy = round(cell_m / 110_574.0, 9)
+    # every row takes the square of its facility's first row (one square per facility)
+    sizes = np.diff(np.r_[starts, len(table)])
+    i = np.repeat(np.floor(x[starts] / dx).astype(np.int64), sizes)
+    j = np.repeat(np.floor(y[starts] / dy).astype(np.int64), sizes)
+    scene = table["scene"].to_numpy(int)
+    is_first = np.zeros(len(table), dtype=bool)
+    is_first[starts] = True
+    rows = pd.DataFrame({"scene": scene, "i": i, "j": j, "t": table["t"].to_numpy(int),
+                         "first": is_first, "facility": table["facility_id"].to_numpy()})
+    squares = rows.groupby(["scene", "i", "j"], sort=True)["first"].sum()
+    pairs = rows.drop_duplicates(["scene", "facility", "t"]).groupby(
+        ["scene", "i", "j", "t"], sort=True).size()
+    pair_square = pairs.index.droplevel("t")
+    for index, scene_item in enumerate(scenes):
+        if index in squares.index.get_level_values("scene"):
+            counts = squares.xs(index, level="scene")
+            mine = pair_square.get_level_values("scene") == index
+        else:
+            counts = squares.iloc[:0].droplevel("scene")
+            mine = np.zeros(len(pairs), dtype=bool)
+        ij = np.column_stack([counts.index.get_level_values("i"),
+                              counts.index.get_level_values("j")]).astype(np.int64)
+        deltas = np.diff(ij, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+        scene_pairs = pairs[mine]
+        flat = np.column_stack([scene_pairs.index.get_level_values("t"),
+                                scene_pairs.to_numpy()]).astype(np.int64)
+        per_square = scene_pairs.groupby(level=["i", "j"], sort=True).size().to_numpy()
+        types = [part.ravel().tolist() for part in
+                 np.split(flat, np.cumsum(per_square)[:-1])] if len(flat) else []
+        number = counts.to_numpy(np.int64)
+        yield scene_item, json_text({"g": {"dx": dx, "dy": dy, "m": cell_m,
+                                           "c": deltas.ravel().tolist()},
+                                     "n": number.tolist(), "t": types}), int(number.sum())
 
 
 
@@ -451,7 +539,7 @@ def service_cells_payload(cells: gpd.GeoDataFrame, type_index: Mapping[str, int]
 
 def squares_payload(squares: gpd.GeoSeries, flags: np.ndarray, type_indices: list[int],
                     datum: Datum, cell_m: float) -> str:
-    """Grid squares listed once, each type a hex bitmask over them.
+    """Grid squares listed once, each type a base64 bitmask over them.
 
     Centres delta-coded like :func:`encode_polygons`, one half-width and
     half-height in degrees (those of the middle square); ``flags`` is
@@ -468,7 +556,9 @@ def squares_payload(squares: gpd.GeoSeries, flags: np.ndarray, type_indices: lis
     quantised = np.round(np.column_stack([x, y]) * scale).astype(np.int64)
     deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
     packed = np.packbits(np.asarray(flags, dtype=bool), axis=1)
+    # base64 (``b64``), not hex: a city's 55 masks over 150,000 squares are megabytes
     return json_text({
         "g": {"s": scale, "c": deltas.ravel().tolist(), "hx": round(float(hx), 7),
               "hy": round(float(hy), 7), "m": cell_m},
-        "p": {"t": list(type_indices), "b": [bytes(line).hex() for line in packed]}})
+        "p": {"t": list(type_indices),
+              "b64": [base64.b64encode(bytes(line)).decode("ascii") for line in packed]}})

@@ -9,7 +9,10 @@ re-renders it without recomputing anything:
   and facility type (threshold, coverage; types no resident reaches in red,
   types without data marked "no data") and a tooltip with name and score;
 * **facilities**, one toggleable, clustered layer per scene, with a colour and
-  an icon per scene and a popup (name, type, scene, how it was matched);
+  an icon per scene and a popup (name, type, scene, how it was matched); above
+  :data:`planner.settings.map_max_facility_markers` markers (a city), one
+  marker per square of :data:`planner.settings.map_facility_cell_m` and scene
+  with the number of facilities and, in its popup, the types and their counts;
 * **service area** of the facility type chosen in a drop-down: the streets
   within its walking threshold, buffered (:mod:`planner.isochrones`);
 * **residences beyond reach** of the chosen type;
@@ -144,6 +147,8 @@ STRINGS = {
         "note": "Walking metres on the street network; a service area is the streets within "
                 "the threshold.",
         "match": {"tag": "OSM tag", "name": "name keyword", "list": "facility list"},
+        "square": "{n} facilities in this {m} m square",
+        "count": "Facilities",
     },
     "zh": {
         "title": "十五分钟社区生活圈设施覆盖",
@@ -171,6 +176,8 @@ STRINGS = {
         "community": "社区", "added": "新增覆盖人口", "total": "合计",
         "note": "距离为沿街道网络的步行距离（米）；服务范围为阈值内可达的街道。",
         "match": {"tag": "OSM 标签", "name": "名称关键词", "list": "设施清单"},
+        "square": "此 {m} 米方格内共 {n} 处设施",
+        "count": "设施数",
     },
 }
 
@@ -477,7 +484,8 @@ def _add_facilities(page: _Page, facilities: gpd.GeoDataFrame) -> None:
     """One clustered layer per scene, off at first, with its badge and count in the control."""
     setup = page.setup
     for index, (scene, payload, count) in enumerate(facility_payloads(
-            facilities, setup.scenes, setup.type_index, setup.datum)):
+            facilities, setup.scenes, setup.type_index, setup.datum,
+            settings.map_max_facility_markers, settings.map_facility_cell_m)):
         shown = setup.scene_config[index]
         label = (f'<span class="pl-badge" style="background:{shown["colour"]}">'
                  f'<svg class="pl-icon" viewBox="0 0 16 16" width="12" height="12"><path '

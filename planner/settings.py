@@ -211,3 +211,10 @@ max_default_walk_edges: int = 100_000
 #: is keyed by the file's SHA-256, the reader's code, the keys and the CRS, so
 #: a second run on the same file (new lists, premises or thresholds) skips reading.
 cache_dir: str | None = None
+
+#: Above this many facility markers (all scenes together) the map counts the
+#: facilities of each scene per square of :data:`map_facility_cell_m` metres,
+#: one marker per square with the types and counts in its popup: a city's
+#: hundreds of thousands of markers would make the page tens of megabytes.
+map_max_facility_markers: int = 20_000
+map_facility_cell_m: float = 250.0

@@ -309,3 +309,38 @@ def test_city_scale_outputs_hold_service_cells_not_streets(helsinki_analysis, mo
     areas = data_blocks(html)["pl-data-areas"]
     drawn = [column for column in results["service_cells"] if column.startswith("reach_")]
     assert len(areas["p"]["t"]) == len(drawn) and areas["g"]["m"] == settings.service_cell_m
+
+
+def test_city_scale_maps_count_facilities_per_square(helsinki_analysis, monkeypatch):
+    """Above map_max_facility_markers, one marker per (square, scene) with its counts."""
+    layers = analysis_layers(helsinki_analysis, isochrones=False)
+    catalogue = helsinki_analysis.catalogue
+    plain = data_blocks(maps.build_map(layers, catalogue, lang="en").get_root().render())
+    monkeypatch.setattr(settings, "map_max_facility_markers", 10)
+    html = maps.build_map(layers, catalogue, lang="en").get_root().render()
+    assert html == maps.build_map(layers, catalogue, lang="en").get_root().render()
+    blocks = data_blocks(html)
+    n_types = len(blocks["pl-data-config"]["types"])
+    total = 0
+    for scene in catalogue.scenes:
+        markers = plain[f"pl-data-facilities-{scene.id}"]
+        squares = blocks[f"pl-data-facilities-{scene.id}"]
+        assert "id" not in squares and squares["g"]["m"] == settings.map_facility_cell_m
+        # a facility of several types of the scene once; its types each counted
+        assert sum(squares["n"]) == len(markers["id"])
+        assert len(squares["g"]["c"]) == 2 * len(squares["n"]) == 2 * len(squares["t"])
+        pairs = [pair for row in squares["t"] for pair in zip(row[::2], row[1::2],
+                                                               strict=True)]
+        assert sum(count for _, count in pairs) == sum(len(set(t)) for t in markers["t"])
+        assert all(0 <= t < n_types for t, _ in pairs)
+        # each facility lies in (or on the edge of) its square
+        ij = np.cumsum(np.asarray(squares["g"]["c"], dtype=int).reshape(-1, 2), axis=0)
+        if len(markers["x"]):
+            lon = (ij[:, 0] + 0.5) * squares["g"]["dx"]
+            lat = (ij[:, 1] + 0.5) * squares["g"]["dy"]
+            near = np.hypot((lon[:, None] - np.asarray(markers["x"])[None, :]) / squares["g"]["dx"],
+                            (lat[:, None] - np.asarray(markers["y"])[None, :]) / squares["g"]["dy"])
+            assert (near.min(axis=0) <= 0.75).all()
+        total += sum(squares["n"])
+    assert total > 10
+    assert "planner.facilities(" in html and shows(html, "facilities in this {m} m square")

@@ -162,6 +162,11 @@
     return value === null || value === undefined ? "–" : Number(value).toFixed(digits);
   }
 
+  /** A share sent as whole percent (coverage per type and scene) as 0–1. */
+  function share(percent) {
+    return percent === null || percent === undefined ? percent : percent / 100;
+  }
+
   function communityPopup(p) {
     var cfg = P.config, s = cfg.strings, html = [];
     html.push('<div class="pl-title">' + esc(p.name) + ' <span class="pl-muted">' + esc(p.id) + "</span></div>");
@@ -176,10 +181,10 @@
       "</th><th>" + s.coverage + "</th></tr></thead><tbody>");
     cfg.scenes.forEach(function (scene, sceneIndex) {
       html.push('<tr class="pl-scene"><th colspan="2">' + badge(scene) + " " + esc(scene.label) +
-        "</th><th>" + pct(p.scenes[sceneIndex]) + "</th></tr>");
+        "</th><th>" + pct(share(p.scenes[sceneIndex])) + "</th></tr>");
       cfg.types.forEach(function (t, typeIndex) {
         if (t.scene !== sceneIndex) return;
-        var value = p.cov[typeIndex], cls = "", shown = pct(value);
+        var value = share(p.cov[typeIndex]), cls = "", shown = pct(value);
         if (!P.hasData(typeIndex)) {
           cls = ' class="pl-nodata"';
           shown = s.noData;
@@ -230,18 +235,56 @@
       "</td></tr><tr><th>id</th><td>" + esc(data.id[i]) + "</td></tr></table>";
   }
 
+  /** Popup of a city-scale square (planner.map_data.aggregated_facilities): types and counts. */
+  function squarePopup(data, i, scene) {
+    var cfg = P.config, s = cfg.strings, pairs = data.t[i], rows = [];
+    for (var k = 0; k + 1 < pairs.length; k += 2) {
+      rows.push("<tr><td>" + esc(cfg.types[pairs[k]].label) + "</td><td>" + num(pairs[k + 1]) + "</td></tr>");
+    }
+    return '<div class="pl-title">' + badge(scene) + " " + esc(scene.label) + "</div><div>" +
+      esc(s.square.replace("{n}", num(data.n[i])).replace("{m}", num(data.g.m))) +
+      '</div><table class="pl-table"><thead><tr><th>' + s.type + "</th><th>" + s.count +
+      "</th></tr></thead><tbody>" + rows.join("") + "</tbody></table>";
+  }
+
+  /** One marker per square of the grid, labelled with its number of facilities. */
+  function squareMarkers(data, scene) {
+    var g = data.g, i = 0, j = 0, markers = new Array(data.n.length);
+    for (var k = 0; k < data.n.length; k++) {
+      i += g.c[2 * k];
+      j += g.c[2 * k + 1];
+      markers[k] = L.marker([(j + 0.5) * g.dy, (i + 0.5) * g.dx], {
+        icon: L.divIcon({
+          html: '<div style="background:' + scene.colour + '">' + data.n[k] + "</div>",
+          className: "pl-marker pl-square", iconSize: [24, 24], iconAnchor: [12, 12], popupAnchor: [0, -10]
+        }),
+        title: String(data.n[k]), count: data.n[k]
+      }).bindPopup(squarePopup.bind(null, data, k, scene), { className: "pl-popup" });
+    }
+    return markers;
+  }
+
   P.facilities = function (data, options) {
     var scene = P.config.scenes[options.scene];
     var group = L.markerClusterGroup({
       maxClusterRadius: 60, disableClusteringAtZoom: 18, showCoverageOnHover: false,
       spiderfyOnMaxZoom: true, chunkedLoading: true,
       iconCreateFunction: function (cluster) {
+        // a cluster of squares shows the facilities in them, not the number of squares
+        var count = data.g ? cluster.getAllChildMarkers().reduce(function (sum, m) {
+          return sum + m.options.count;
+        }, 0) : cluster.getChildCount();
         return L.divIcon({
-          html: '<div style="background:' + scene.colour + '">' + cluster.getChildCount() + "</div>",
+          html: '<div style="background:' + scene.colour + '">' + count + "</div>",
           className: "pl-cluster", iconSize: [28, 28]
         });
       }
     });
+    if (data.g) {
+      group.addLayers(squareMarkers(data, scene));
+      P.layers.facilities[scene.id] = group;
+      return group;
+    }
     var marker = L.divIcon({
       html: '<div style="background:' + scene.colour + '">' + icon(scene, 12) + "</div>",
       className: "pl-marker", iconSize: [20, 20], iconAnchor: [10, 10], popupAnchor: [0, -8]
@@ -264,7 +307,10 @@
       y += g.c[2 * i + 1];
       centres[i] = [y / g.s, x / g.s];
     }
-    data.p.t.forEach(function (t, k) { byType[t] = data.p.b[k]; });
+    // a bitmask per type: base64 (b64) or, from older pages' data, hex (b)
+    data.p.t.forEach(function (t, k) { byType[t] = data.p.b64 ? atob(data.p.b64[k]) : data.p.b[k]; });
+    var flagged = data.p.b64 ? function (bits, c) { return (bits.charCodeAt(c >> 3) >> (7 - (c & 7))) & 1; }
+      : function (bits, c) { return (parseInt(bits.substr(2 * (c >> 3), 2), 16) >> (7 - (c & 7))) & 1; };
     var layer = L.featureGroup();
     P.onType(function (index) {
       layer.clearLayers();
@@ -272,7 +318,7 @@
       if (!bits) return;
       var colour = P.config.scenes[P.config.types[index].scene].colour;
       for (var c = 0; c < n; c++) {
-        if ((parseInt(bits.substr(2 * (c >> 3), 2), 16) >> (7 - (c & 7))) & 1) {
+        if (flagged(bits, c)) {
           var lat = centres[c][0], lon = centres[c][1];
           L.rectangle([[lat - g.hy, lon - g.hx], [lat + g.hy, lon + g.hx]], {
             pane: "pl-areas", interactive: false, renderer: P.areaCanvas, stroke: false,
@@ -343,6 +389,15 @@
   }
 
   P.missingCells = function (data) {
+    if (data.qr) {  // "q_r" ids sent as delta-coded integers
+      var q = 0, r = 0, ids = new Array(data.qr.length / 2);
+      for (var k = 0; k < ids.length; k++) {
+        q += data.qr[2 * k];
+        r += data.qr[2 * k + 1];
+        ids[k] = q + "_" + r;
+      }
+      data.p.id = ids;
+    }
     var layer = L.geoJSON(features(data), {
       renderer: P.canvas,
       style: function (f) {
