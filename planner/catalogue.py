@@ -12,7 +12,7 @@ Tag rule syntax: conditions joined by ``&``, all of which must hold:
 ``key!=v1|v2`` (absent or none of), ``key~regex`` (value matches).
 
 The model (:mod:`planner.catalogue_model`) and the classification
-(:mod:`planner.classify`) live in their own modules; their names stay
+(:mod:`planner.classification`) live in their own modules; their names stay
 importable from here.
 """
 
@@ -39,7 +39,7 @@ from planner.catalogue_model import (  # noqa: F401
     TagRule,
     any_rule,
 )
-from planner.classify import (  # noqa: F401
+from planner.classification import (  # noqa: F401
     DECISION_COLUMNS,
     DECISION_REASONS,
     FACILITY_COLUMNS,

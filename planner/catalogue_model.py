@@ -1,7 +1,7 @@
 """The catalogue's model: scenes, facility types, tag rules, name and residence rules.
 
 Plain frozen data, read from TOML by :mod:`planner.catalogue` and applied to
-OSM features by :mod:`planner.classify`.
+OSM features by :mod:`planner.classification`.
 """
 
 from __future__ import annotations

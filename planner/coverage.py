@@ -25,7 +25,7 @@ import shapely
 
 from planner import settings
 from planner.catalogue_model import Catalogue, ResidenceRules, any_rule, tag_number
-from planner.classify import name_lines
+from planner.classification import name_lines
 from planner.columns import find_column
 from planner.errors import PlannerError
 

@@ -20,7 +20,7 @@ from pyproj import CRS
 from planner import settings, validate
 from planner.access import Access
 from planner.catalogue import Catalogue, load_catalogue
-from planner.classify import DECISION_COLUMNS, classify_features
+from planner.classification import DECISION_COLUMNS, classify_features
 from planner.coverage import (
     apply_population_layer,
     assign_communities,

@@ -59,3 +59,13 @@ def test_writer_imports_no_engine(import_graph):
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda path: path.name)
 def test_modules_stay_readable(path):
     assert len(path.read_text(encoding="utf-8").splitlines()) <= 700
+
+
+def test_public_names_are_not_shadowed_by_modules():
+    """A submodule named like a public function would replace it once imported."""
+    import planner
+    import planner.pipeline  # noqa: F401  (imports most of the package)
+
+    modules = {_module_name(path).rsplit(".", 1)[-1] for path in PACKAGE.glob("*.py")}
+    assert modules & set(planner.__all__) == set()
+    assert callable(planner.classify) and callable(planner.analyze)
