@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import os
@@ -135,9 +136,12 @@ def _read_rows(path: Path) -> list:
         if path.suffix.lower() == ".toml":
             return _toml_rows(path)
         if path.suffix.lower() == ".csv":
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                return [{key: value for key, value in row.items() if value not in ("", None)}
-                        for row in csv.DictReader(handle)]
+            from planner.encodings import decode_bytes
+
+            # Chinese Excel saves CSV as GBK: decode as the facility lists are
+            text, _ = decode_bytes(path.read_bytes(), path)
+            return [{key: value for key, value in row.items() if value not in ("", None)}
+                    for row in csv.DictReader(io.StringIO(text, newline=""))]
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, csv.Error) as error:
         message = pick(f"无法读取区域文件（{error}）", f"cannot read the areas file ({error})")
         raise PlannerError(message, path) from error
@@ -249,15 +253,19 @@ def read_areas(path: str | Path) -> list[AreaSpec]:
 # --------------------------------------------------------------------------- running
 
 
-def run_area(spec: AreaSpec, out_dir: str) -> dict:
-    """Analyse one area and write its folder; never raises (failures are returned)."""
+def run_area(spec: AreaSpec, out_dir: str, fingerprint: str | None = None) -> dict:
+    """Analyse one area and write its folder; never raises (failures are returned).
+
+    ``fingerprint`` is :meth:`AreaSpec.fingerprint`, computed once by the
+    caller (it hashes every input file); computed here when omitted.
+    """
     from planner.export import write_analysis
     from planner.pipeline import analyze
     from planner.results import catalogue_files
 
     start = time.perf_counter()
     folder = Path(out_dir)
-    fingerprint = spec.fingerprint()
+    fingerprint = fingerprint or spec.fingerprint()
     try:
         analysis = analyze(**spec.analyze_kwargs())
 
@@ -335,21 +343,22 @@ def connect(scheduler: str | None, workers: int):
     return Client(cluster), cluster, cluster.scheduler_address
 
 
-def _unchanged(spec: AreaSpec, out_dir: Path) -> bool:
+def _unchanged(spec: AreaSpec, out_dir: Path, fingerprint: str) -> bool:
     """Whether the area's folder holds a result of the same inputs and parameters."""
     folder = out_dir / spec.name
     stamp = folder / FINGERPRINT_FILE
     return (stamp.exists() and (folder / "coverage.gpkg").exists()
-            and stamp.read_text(encoding="utf-8") == spec.fingerprint())
+            and stamp.read_text(encoding="utf-8") == fingerprint)
 
 
 def _run_on(client, specs: list[AreaSpec], out_dir: Path, records: dict,
-            progress: Callable[[dict], None] | None) -> None:
+            progress: Callable[[dict], None] | None, fingerprints: dict[str, str]) -> None:
     """Submit every area to ``client``; store each record as it completes."""
     from dask.distributed import as_completed
 
     futures = [client.submit(run_area, spec, str(out_dir / spec.name),
-                             key=f"area-{spec.name}-{spec.fingerprint()[:12]}", pure=False)
+                             fingerprints[spec.name],
+                             key=f"area-{spec.name}-{fingerprints[spec.name][:12]}", pure=False)
                for spec in specs]
     for future in as_completed(futures):
         record = future.result()
@@ -390,7 +399,10 @@ def run_batch(areas_file: str | Path, out_dir: str | Path, *, scheduler: str | N
     workers = check_number(workers, "--workers")
     out_dir = check_output_dir(out_dir, inputs=(Path(areas_file), *_input_files(specs)))
     start = time.perf_counter()
-    skipped = {spec.name for spec in specs if _unchanged(spec, out_dir)}
+    # hashing reads every input file: once per area, here
+    fingerprints = {spec.name: spec.fingerprint() for spec in specs}
+    skipped = {spec.name for spec in specs
+               if _unchanged(spec, out_dir, fingerprints[spec.name])}
     records = {name: {"name": name, "status": "skipped",
                       "reason": "inputs and parameters unchanged"} for name in skipped}
     to_run = [spec for spec in specs if spec.name not in skipped]
@@ -405,7 +417,7 @@ def run_batch(areas_file: str | Path, out_dir: str | Path, *, scheduler: str | N
                 for name in sorted(skipped):
                     _carry_over(out_dir / name, stage / name)
                 if to_run:
-                    _run_on(client, to_run, stage, records, progress)
+                    _run_on(client, to_run, stage, records, progress, fingerprints)
                 result = _finish_batch(specs, records, skipped, stage, address, start,
                                        progress)
         finally:

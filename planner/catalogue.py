@@ -277,7 +277,8 @@ def _parse_residences(raw, check: _Checker) -> ResidenceRules:
         housing_names=check.patterns(raw, "housing_names", entry),
         non_home_tags=check.rules(raw, "non_home_tags", entry),
         non_home_names=check.patterns(raw, "non_home_names", entry),
-        precinct_tags=check.rules(raw, "precinct_tags", entry))
+        precinct_tags=check.rules(raw, "precinct_tags", entry),
+        weak_non_home_names=check.patterns(raw, "weak_non_home_names", entry))
     if not rules.building_tags:
         check.fail(entry, "field 'building_tags' must name at least one rule")
     return rules

@@ -211,6 +211,8 @@ class ResidenceRules:
     non-residential precinct (``precinct_tags`` polygons), carries a use tag of
     ``non_home_tags`` or has a name containing ``non_home_names`` — and even
     then it is a home when ``housing_tags`` or ``housing_names`` say so.
+    ``weak_non_home_names`` (大厦, 中心, …馆) count only on a building that no
+    housing tag marks as a home: XX大厦 tagged ``apartments`` stays a home.
     """
 
     building_tags: tuple[TagRule, ...]
@@ -219,6 +221,7 @@ class ResidenceRules:
     non_home_tags: tuple[TagRule, ...]
     non_home_names: tuple[str, ...]
     precinct_tags: tuple[TagRule, ...]
+    weak_non_home_names: tuple[str, ...] = ()
 
     @property
     def keys(self) -> set[str]:

@@ -125,15 +125,19 @@ def _non_home_reasons(features: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame,
     """Per polygon: why it is not a home (first of :data:`NON_HOME_REASONS`), or ""."""
     housing_tag = any_rule(rules.housing_tags, polygons)
     names = name_lines(polygons)
-    housing_name = (names.str.contains("|".join(rules.housing_names), regex=True)
-                    .to_numpy(dtype=bool) if rules.housing_names
-                    else np.zeros(len(polygons), dtype=bool))
+
+    def named(patterns: tuple[str, ...]) -> np.ndarray:
+        if not patterns:
+            return np.zeros(len(polygons), dtype=bool)
+        return names.str.contains("|".join(patterns), regex=True).to_numpy(dtype=bool)
+
+    housing_name = named(rules.housing_names)
     by_tags = any_rule(rules.non_home_tags, polygons)
-    by_name = (names.str.contains("|".join(rules.non_home_names), regex=True)
-               .to_numpy(dtype=bool) if rules.non_home_names
-               else np.zeros(len(polygons), dtype=bool))
+    by_name = named(rules.non_home_names)
+    by_weak_name = named(rules.weak_non_home_names)
     in_precinct = np.zeros(len(polygons), dtype=bool)
-    open_rows = np.flatnonzero(~housing_name & ~by_name & ~housing_tag & ~by_tags)
+    open_rows = np.flatnonzero(~housing_name & ~by_name & ~housing_tag & ~by_weak_name
+                               & ~by_tags)
     precincts = features[any_rule(rules.precinct_tags, features)
                          & features.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
                          .to_numpy()]
@@ -143,10 +147,12 @@ def _non_home_reasons(features: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame,
             crs=features.crs)
         inside = gpd.sjoin(points, precincts[["geometry"]], predicate="within", how="inner")
         in_precinct[open_rows[np.unique(inside.index.to_numpy())]] = True
-    # a housing name beats a non-home name, which beats a housing tag (学生发展中心
-    # mapped as building=house is no home), which beats use tags and precincts
-    return np.select([housing_name, by_name, housing_tag, by_tags, in_precinct],
-                     ["", "non_home_names", "", "non_home_tags", "precinct"], "").astype(object)
+    # a housing name beats a non-home name (学生食堂 mapped as building=house is no
+    # home), which beats a housing tag, which beats the weak names (XX大厦 tagged
+    # apartments is a home), use tags and precincts
+    return np.select([housing_name, by_name, housing_tag, by_weak_name, by_tags, in_precinct],
+                     ["", "non_home_names", "", "non_home_names", "non_home_tags", "precinct"],
+                     "").astype(object)
 
 
 def building_storeys(buildings: pd.DataFrame, default: int) -> np.ndarray:

@@ -22,7 +22,7 @@ import pandas as pd
 import shapely
 
 from planner import settings
-from planner.colours import class_breaks, class_colours, class_labels, score_colours
+from planner.colours import class_breaks, class_colours, class_labels, classify, score_colours
 from planner.coords import transform, transform_geometries
 from planner.errors import PlannerError
 
@@ -343,7 +343,7 @@ def cells_payload(cells: gpd.GeoDataFrame, setup: MapSetup) -> tuple[str, list]:
     n_missing = (missing & setup.has_data[None, :]).sum(axis=1)
     breaks = class_breaks(n_missing)
     colours = class_colours(breaks)
-    fill = np.clip(np.searchsorted(breaks, n_missing, side="right") - 1, 0, len(breaks) - 1)
+    fill = classify(n_missing, breaks)
     ids = cells["cell_id"].astype(str)
     axial = ids.str.extract(r"^(-?\d+)_(-?\d+)$")
     properties = {"id": ids.tolist()}

@@ -48,7 +48,6 @@ from WGS 84 with :func:`planner.coords.transform_geometries`) and Tianditu
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -585,18 +584,4 @@ def write_map(analysis, path: str | Path, *, layers: Mapping, **kwargs) -> Path:
         ``lang``, ``basemap``, ``tianditu_key``, ``title``.
     """
     return render_map(layers, path, analysis.catalogue, **kwargs)
-
-
-def results_catalogue(out_dir: str | Path) -> Catalogue:
-    """The catalogue a results folder was made with (from ``run.json``), else the packaged one."""
-    record_path = Path(out_dir) / "run.json"
-    if record_path.exists():
-        try:
-            record = json.loads(record_path.read_text(encoding="utf-8"))
-            path = (record.get("catalogue") or {}).get("path")
-        except (ValueError, AttributeError):
-            path = None
-        if path and Path(path).exists():
-            return load_catalogue(path)
-    return load_catalogue()
 

@@ -281,3 +281,25 @@ def test_detour_and_compounds_in_the_communities_layer(helsinki_analysis):
     assert record["walk_profile"] == settings.walk_profile
     assert record["dropped_km"] >= record["dropped_at_extract_edge_km"] >= 0
     assert "compound_without_paths" in helsinki_analysis.residences.columns
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("城南消防救援站", {"fire_station"}), ("废品回收站", {"recycling_point"}),
+    ("街道就业服务站", {"employment_service"}), ("人民调解站", {"legal_mediation"}),
+    ("医院站", set()), ("幼儿园站", set()),
+])
+def test_a_station_is_a_facility_unless_it_is_named_after_a_place(name, expected):
+    """消防救援站, 回收站, 服务站 name the facility; 医院站 is a stop named after one."""
+    result = classify_features(features([{"name": name}]), CAT)
+    assert set(result.facilities["type_id"]) == expected
+
+
+def test_tower_names_do_not_overrule_a_housing_tag():
+    """XX大厦 or XX公馆 tagged as apartments is a home; an untagged XX大厦 is not."""
+    rows = [{"building": "apartments", "name": "阳光大厦", "osm_type": "way",
+             "geometry": square(0, 0)},
+            {"building": "residential", "name": "江景公馆", "osm_type": "way",
+             "geometry": square(100, 0)},
+            {"building": "yes", "name": "金融大厦", "osm_type": "way", "geometry": square(200, 0)}]
+    homes = residences_from_buildings(features(rows), rules=CAT.residences, quality={})
+    assert sorted(homes["residence_id"]) == ["rw0", "rw1"]

@@ -69,6 +69,17 @@ def _print_sites(result, lang: str, top: int) -> None:
         click.echo(plan_table(result, top=top, lang=lang))
 
 
+def _check_site_options(catalogue, types, min_area, weights, weighting) -> None:
+    """--type, --min-area and --weights against the catalogue: seconds, not the analysis."""
+    from planner.catalogue import Catalogue, load_catalogue
+    from planner.sites.rules import minimum_floor_areas, ranked_types, type_weights
+
+    cat = catalogue if isinstance(catalogue, Catalogue) else load_catalogue(catalogue)
+    minimum = minimum_floor_areas(cat, min_area)
+    ranked_types(cat, list(types) or None, minimum, ())
+    type_weights(cat, cat.type_ids, weights, weighting)
+
+
 def run_sites(out: Path, lang: str | None, *, premises=None, candidates=None, types=(),
               count: int = DEFAULT_COUNT, weights=None, weighting: str = "type",
               min_area: dict | None = None, new_sites: str = "auto", generate: str = "grid",
@@ -91,6 +102,7 @@ def run_sites(out: Path, lang: str | None, *, premises=None, candidates=None, ty
         "--max-per-type": max_per_type, "--top": top},
         inputs=[path for path in (premises, candidates, weights)
                 if isinstance(path, str | Path)])
+    _check_site_options(analysis_kwargs.get("catalogue"), types, min_area, weights, weighting)
     click.echo("planner sites", err=True)
     analysis = analyze(progress=progress, **analysis_kwargs)
     check_facilities(analysis, analysis_kwargs)
@@ -98,7 +110,8 @@ def run_sites(out: Path, lang: str | None, *, premises=None, candidates=None, ty
                         count=count, new_sites=new_sites, generate=generate,
                         spacing_m=spacing, weights=weights, weighting=weighting,
                         min_floor_area_m2=min_area, max_per_type=max_per_type,
-                        time_limit_s=time_limit, progress=progress)
+                        time_limit_s=time_limit, progress=progress,
+                        basemap=(write_options or {}).get("basemap"))
     analysis.inputs.extend(path for path in result.inputs if path not in analysis.inputs)
     lang = adopt_language(lang, analysis.facilities["name"])
     _write(analysis, result, out, lang, write_options)
