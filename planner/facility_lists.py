@@ -256,6 +256,10 @@ def name_conflicts(facilities: pd.DataFrame) -> pd.DataFrame:
     by_name = facilities[facilities["match"] == "name"]
     if "list_rule" in facilities.columns:
         by_name = pd.concat([by_name, facilities[facilities["list_rule"] == "name"]])
+    # most facilities matched one type: settle them at once, group the few others
+    pairs = by_name[["facility_id", "type_id"]].drop_duplicates()
+    several = pairs["facility_id"].duplicated(keep=False).to_numpy(dtype=bool)
+    by_name = by_name[by_name["facility_id"].isin(pairs["facility_id"][several])]
     grouped = by_name.groupby("facility_id", sort=True).agg(
         name=("name", "first"), type_ids=("type_id", lambda ids: ",".join(sorted(set(ids)))),
         n_types=("type_id", "nunique"))

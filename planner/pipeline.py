@@ -406,9 +406,18 @@ def _communities(communities, area: Area, residences: gpd.GeoDataFrame,
             layer = read_layer(path, what="communities", crs=area.crs)
             inputs.append(path)
         return prepare_communities(layer, path=path)
-    # the hull of the node cloud straight from the coordinates (no union of points first)
-    extent = shapely.convex_hull(shapely.multipoints(area.nodes[["x", "y"]].to_numpy(float)))
-    found = osm_communities(area.features, extent)
-    if found is not None:
-        return found
+    # OSM communities are places or boundaries: the other features (nearly all of a
+    # city's) are left out before osm_communities, and without any the hull is not needed
+    features = area.features
+    keys = [key for key in ("place", "boundary") if key in features.columns]
+    tagged = np.zeros(len(features), dtype=bool)
+    for key in keys:
+        tagged |= features[key].notna().to_numpy(dtype=bool)
+    if tagged.any():
+        # the hull of the node cloud straight from the coordinates (no union of points first)
+        extent = shapely.convex_hull(shapely.multipoints(area.nodes[["x", "y"]]
+                                                         .to_numpy(float)))
+        found = osm_communities(features[tagged], extent)
+        if found is not None:
+            return found
     return grid_communities(residences.geometry)
