@@ -10,6 +10,7 @@ in the page.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import logging
 import re
@@ -19,6 +20,9 @@ from dataclasses import dataclass
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyproj
 import shapely
 
 from planner import settings
@@ -34,6 +38,46 @@ MATCH_KINDS = ("tag", "name", "list")
 
 def json_text(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def json_object(members: Mapping[str, str]) -> str:
+    """A JSON object of members already encoded: ``{key: json text}`` → ``{"key":text,...}``.
+
+    The same text as :func:`json_text` of the decoded object; lets large
+    members be written straight from arrays.
+    """
+    return "{" + ",".join(f"{json_text(key)}:{text}" for key, text in members.items()) + "}"
+
+
+def json_int_lists(values, lengths) -> str:
+    """``values`` split into consecutive lists of ``lengths``, as :func:`json_text` writes them.
+
+    ``[[1,2],[],[3]]`` for ``values=[1, 2, 3]``, ``lengths=[2, 0, 1]``: the
+    integers become text and are joined by pyarrow, without a Python list
+    per part (a city has hundreds of thousands of them).
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if len(lengths) == 0:
+        return "[]"
+    text = pc.cast(pa.array(np.asarray(values, dtype=np.int64)), pa.large_string())
+    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]), type=pa.int64())
+    parts = pc.binary_join(pa.LargeListArray.from_arrays(offsets, text),
+                           pa.scalar(",", pa.large_string()))
+    whole = pc.binary_join(pa.LargeListArray.from_arrays(
+        pa.array([0, len(parts)], type=pa.int64()), parts), pa.scalar("],[", pa.large_string()))
+    return "[[" + whole[0].as_py() + "]]"
+
+
+def codes(values: pd.Series, index: Mapping, missing: int = -1) -> np.ndarray:
+    """``values.map(index)`` as integers, ``missing`` where absent.
+
+    Each distinct value is looked up once (``Series.map`` of a city's
+    hundreds of thousands of strings takes a second).
+    """
+    factor, distinct = pd.factorize(values)
+    lookup = np.array([index.get(value, missing) for value in distinct] + [missing],
+                      dtype=np.int64)
+    return lookup[factor]  # -1 (NaN) picks the last entry
 
 
 def nullable(values, digits: int | None = None) -> list:
@@ -148,24 +192,83 @@ def to_display(frame: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
     return metric.to_crs(4326)
 
 
+WGS84 = pyproj.CRS.from_epsg(4326)
+
+
+@functools.lru_cache(maxsize=8)
+def _to_wgs84(crs: pyproj.CRS) -> pyproj.Transformer:
+    return pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
+
+
+def wgs84_geometries(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
+    """The geometries of ``frame`` in EPSG:4326, as ``frame.to_crs(4326)`` has them.
+
+    The coordinates go through the same pyproj transformer as geopandas',
+    without building a new frame.
+    """
+    geoms = frame.geometry.to_numpy()
+    if frame.crs is None:
+        message = "a map layer has no CRS"
+        raise PlannerError(message)
+    if len(geoms) == 0 or frame.crs.is_exact_same(WGS84):
+        return geoms
+    if shapely.has_z(geoms).any():
+        return frame.to_crs(4326).geometry.to_numpy()
+    return shapely.set_coordinates(geoms.copy(), wgs84_coordinates(
+        shapely.get_coordinates(geoms), frame.crs))
+
+
+def wgs84_coordinates(xy: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
+    """``(n, 2)`` coordinates in ``crs`` transformed to EPSG:4326 (longitude, latitude).
+
+    Each distinct coordinate is transformed once: neighbouring grid squares
+    and hexagons share their corners, so a city has a fifth as many distinct
+    corners as coordinates (the result is the same, point by point).
+    """
+    inverse, distinct = pd.factorize(np.ascontiguousarray(xy, dtype=float)
+                                     .view(np.complex128).ravel())
+    x, y = _to_wgs84(crs).transform(distinct.real.copy(), distinct.imag.copy())
+    return np.column_stack([x, y])[inverse]
+
+
 class Datum:
     """Shifts WGS 84 longitude/latitude to the basemap's datum."""
 
     def __init__(self, datum: str) -> None:
         self.datum = datum
 
-    def geometries(self, frame: gpd.GeoDataFrame) -> np.ndarray:
-        geoms = frame.geometry.to_numpy()
+    def shift(self, geoms: np.ndarray) -> np.ndarray:
+        """WGS 84 geometries in the basemap's datum."""
         if self.datum != "wgs84":
             geoms = transform_geometries(geoms, "wgs84", self.datum)
         return geoms
 
-    def points(self, frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-        xy = shapely.get_coordinates(shapely.point_on_surface(frame.geometry.to_numpy()))
+    def geometries(self, frame: gpd.GeoDataFrame) -> np.ndarray:
+        return self.shift(frame.geometry.to_numpy())
+
+    def coordinates(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """WGS 84 ``(n, 2)`` coordinates in the basemap's datum, rounded for the page."""
         x, y = xy[:, 0], xy[:, 1]
         if self.datum != "wgs84":
             x, y = transform(x, y, "wgs84", self.datum)
         return np.round(x, settings.map_point_digits), np.round(y, settings.map_point_digits)
+
+    def points(self, frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """A point on the surface of each geometry of ``frame`` (EPSG:4326), rounded."""
+        return self.coordinates(shapely.get_coordinates(
+            shapely.point_on_surface(frame.geometry.to_numpy())))
+
+    def points_of(self, frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`points` of ``frame`` in any CRS: points have only their coordinates moved."""
+        geoms = frame.geometry.to_numpy()
+        if len(geoms) and frame.crs is not None and not shapely.has_z(geoms).any() and \
+                (shapely.get_type_id(geoms) == shapely.GeometryType.POINT).all():
+            xy = shapely.get_coordinates(geoms)
+            if not frame.crs.is_exact_same(WGS84):
+                xy = wgs84_coordinates(xy, frame.crs)
+            return self.coordinates(xy)
+        return self.coordinates(shapely.get_coordinates(
+            shapely.point_on_surface(wgs84_geometries(frame))))
 
 @dataclass
 class MapSetup:
@@ -287,23 +390,33 @@ def communities_payload(communities: gpd.GeoDataFrame, setup: MapSetup) -> str:
     return collection(setup.datum.geometries(communities), properties)
 
 
+#: ``HEX_DIGITS[b]``: the two ASCII digits of byte ``b`` in lower-case hex.
+HEX_DIGITS = np.frombuffer(bytes(range(256)).hex().encode("ascii"), dtype=np.uint8).reshape(256, 2)
+
+
 def bitmask(flags: np.ndarray) -> list[str]:
     """Rows of booleans as hex strings, most significant bit first (type 0 = bit 7 of byte 0)."""
-    packed = np.packbits(flags.astype(bool), axis=1)
+    packed = np.packbits(np.asarray(flags, dtype=bool), axis=1)
     if packed.shape[1] == 0:
         return [""] * len(flags)
-    return np.char.mod("%02x", packed).astype(object).sum(axis=1).tolist()
+    # every row's digits side by side, read as one fixed-width byte string per row
+    digits = np.ascontiguousarray(HEX_DIGITS[packed].reshape(len(packed), -1))
+    return digits.view(f"S{digits.shape[1]}").ravel().astype(str).tolist()
 
 
 def missing_matrix(missing_types: pd.Series, type_ids: list[str]) -> np.ndarray:
     """``(n_rows, n_types)`` whether each comma-separated list names each type."""
-    parts = missing_types.reset_index(drop=True).fillna("").astype(str).str.split(",").explode()
-    column = parts.map({type_id: index for index, type_id in enumerate(type_ids)})
-    known = column.notna().to_numpy()
-    flags = np.zeros((len(missing_types), len(type_ids)), dtype=bool)
-    rows = np.repeat(np.arange(len(missing_types)),
-                     parts.groupby(level=0, sort=False).size().to_numpy())
-    flags[rows[known], column[known].to_numpy(int)] = True
+    values = missing_types.reset_index(drop=True)
+    if not pd.api.types.is_string_dtype(values) or values.dtype == object:
+        values = values.fillna("").astype(str)
+    text = pc.fill_null(pa.array(values, type=pa.large_string(), from_pandas=True), "")
+    parts = pc.split_pattern(text, ",")
+    column = pc.index_in(pc.list_flatten(parts), value_set=pa.array(type_ids,
+                                                                     type=pa.large_string()))
+    rows = pc.list_parent_indices(parts).to_numpy()
+    known = column.is_valid().to_numpy(zero_copy_only=False)
+    flags = np.zeros((len(values), len(type_ids)), dtype=bool)
+    flags[rows[known], pc.drop_null(column).to_numpy()] = True
     return flags
 
 
@@ -318,15 +431,26 @@ def encode_hexagons(frame: gpd.GeoDataFrame, datum: Datum) -> dict:
     scale = 10 ** settings.map_polygon_digits
     if len(frame) == 0:
         return {"k": "h", "s": scale, "c": [], "o": []}
-    shown = frame.to_crs(4326)
-    x, y = datum.points(shown.set_geometry(shapely.centroid(shown.geometry.to_numpy()),
-                                           crs=4326))
+    shown = wgs84_geometries(frame)
+    x, y = datum.coordinates(shapely.get_coordinates(shapely.centroid(shown)))
     middle = int(np.argmin(np.hypot(x - np.median(x), y - np.median(y))))
-    ring = shapely.get_coordinates(datum.geometries(shown.iloc[[middle]]))[:6]
+    ring = shapely.get_coordinates(datum.shift(shown[[middle]]))[:6]
     corners = np.round(ring - [x[middle], y[middle]], 7)
     quantised = np.round(np.column_stack([x, y]) * scale).astype(np.int64)
     deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
     return {"k": "h", "s": scale, "c": deltas.ravel().tolist(), "o": corners.tolist()}
+
+
+def axial_ids(ids: pd.Series) -> np.ndarray | None:
+    """``(n, 2)`` integers of ``"q_r"`` ids, or None when one of them is not of that form."""
+    if len(ids) == 0:
+        return None
+    text = pa.array(ids.to_numpy(dtype=object), type=pa.large_string(), from_pandas=True)
+    if text.null_count or not pc.all(pc.match_substring_regex(text, r"^-?[0-9]+_-?[0-9]+$")
+                                     ).as_py():
+        return None
+    return pc.list_flatten(pc.split_pattern(text, "_")).to_numpy(zero_copy_only=False) \
+        .astype(np.int64).reshape(-1, 2)
 
 
 def cells_payload(cells: gpd.GeoDataFrame, setup: MapSetup) -> tuple[str, list]:
@@ -345,12 +469,11 @@ def cells_payload(cells: gpd.GeoDataFrame, setup: MapSetup) -> tuple[str, list]:
     colours = class_colours(breaks)
     fill = classify(n_missing, breaks)
     ids = cells["cell_id"].astype(str)
-    axial = ids.str.extract(r"^(-?\d+)_(-?\d+)$")
+    qr = axial_ids(ids)
     properties = {"id": ids.tolist()}
     extra = {}
-    if len(ids) and axial.notna().all().all():
+    if qr is not None:
         # "q_r" ids as delta-coded integers (a city's 75,000 ids are a megabyte as text)
-        qr = axial.astype(np.int64).to_numpy()
         extra["qr"] = np.diff(qr, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)) \
             .ravel().tolist()
         properties = {}
@@ -376,7 +499,7 @@ def residences_payload(residences: gpd.GeoDataFrame, types: list, datum: Datum,
     population = residences["population"].to_numpy(float)
     distance = residences[[f"dist_{t.id}" for t in types]].to_numpy(float)
     limits = np.array([t.threshold_m for t in types])
-    beyond = ~(np.nan_to_num(distance, nan=np.inf) <= limits[None, :])
+    beyond = ~(distance <= limits[None, :])  # NaN (no facility within the limit) is beyond
     uncovered = (population[:, None] * beyond).sum(axis=0)
     if max_residences is not None and len(residences) > max_residences:
         log.warning("%d residences: the map leaves out the residences beyond reach "
@@ -403,26 +526,18 @@ def facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: di
     markers, megabytes of the page) the facilities of each scene travel
     counted per square of a ``cell_m`` grid instead (:func:`aggregated_facilities`).
     """
-    shown = facilities[facilities["type_id"].isin(type_index)].to_crs(4326)
-    x, y = datum.points(shown)
     scene_index = {scene.id: i for i, scene in enumerate(scenes)}
-    table = pd.DataFrame({"facility_id": shown["facility_id"].astype(str).to_numpy(),
-                          "scene": shown["scene_id"].map(scene_index).to_numpy(),
-                          "t": shown["type_id"].map(type_index).to_numpy(),
-                          "m": shown["match"].map({kind: code for code, kind in
-                                                   enumerate(MATCH_KINDS)}).fillna(-1)
-                          .astype(int).to_numpy(),
-                          "n": shown["name"].fillna("").astype(str).to_numpy(),
-                          "x": x, "y": y}).dropna(subset=["scene"])
-    # one point per (scene, facility) with the lists of its types and matches; grouping
-    # by sorting and splitting is ~30x faster than pandas' agg(list) on a city
-    table = table.sort_values(["scene", "facility_id"], kind="stable")
-    key = table["scene"].astype(int).astype(str) + "|" + table["facility_id"]
-    starts = np.flatnonzero(np.r_[True, key.to_numpy()[1:] != key.to_numpy()[:-1]])
-    scene_of = table["scene"].to_numpy(int)[starts]
-    types_of = [part.tolist() for part in np.split(table["t"].to_numpy(int), starts[1:])]
-    matches_of = [part.tolist() for part in np.split(table["m"].to_numpy(int), starts[1:])]
-    first = table.iloc[starts]
+    type_of = codes(facilities["type_id"], type_index)
+    scene_of = codes(facilities["scene_id"], scene_index)
+    keep = (type_of >= 0) & (scene_of >= 0)
+    shown = facilities[keep]
+    x, y = datum.points_of(shown)
+    ids = shown["facility_id"].astype(str).to_numpy(dtype=object)
+    # one point per (scene, facility), in the order of the scene and the id (as text)
+    facility = pd.factorize(ids, sort=True)[0]
+    order, starts = _groups(scene_of[keep], facility)
+    table = pd.DataFrame({"scene": scene_of[keep][order], "facility": facility[order],
+                          "t": type_of[keep][order], "x": x[order], "y": y[order]})
     if max_markers is not None and len(starts) > max_markers:
         log.info("%d facility markers: the map counts them per %g m square (more than "
                  "planner.settings.map_max_facility_markers = %d)", len(starts),
@@ -431,28 +546,63 @@ def facility_payloads(facilities: gpd.GeoDataFrame, scenes: list, type_index: di
                                          settings.map_facility_cell_m if cell_m is None
                                          else cell_m)
         return
+    match = codes(shown["match"], {kind: code for code, kind in enumerate(MATCH_KINDS)})[order]
+    names = shown["name"].fillna("").astype(str).to_numpy(dtype=object)[order]
+    ids = ids[order]
+    sizes = np.diff(np.r_[starts, len(table)])
+    bounds = np.searchsorted(table["scene"].to_numpy()[starts], np.arange(len(scenes) + 1))
     for index, scene in enumerate(scenes):  # eight scenes: one JSON block each
-        rows = np.flatnonzero(scene_of == index)
-        part = first.iloc[rows]
-        yield scene, json_text({"id": part["facility_id"].tolist(), "x": part["x"].tolist(),
-                            "y": part["y"].tolist(), "n": part["n"].tolist(),
-                            "t": [types_of[row] for row in rows],
-                            "m": [matches_of[row] for row in rows],
-                            "mk": list(MATCH_KINDS)}), len(part)
+        groups = slice(bounds[index], bounds[index + 1])
+        first = starts[groups]
+        rows = slice(first[0], first[-1] + sizes[groups][-1]) if len(first) else slice(0, 0)
+        yield scene, json_object({
+            "id": json_text(ids[first].tolist()), "x": json_text(table["x"].to_numpy()[first]
+                                                                 .tolist()),
+            "y": json_text(table["y"].to_numpy()[first].tolist()),
+            "n": json_text(names[first].tolist()),
+            "t": json_int_lists(table["t"].to_numpy()[rows], sizes[groups]),
+            "m": json_int_lists(match[rows], sizes[groups]),
+            "mk": json_text(list(MATCH_KINDS))}), len(first)
+
+
+def _groups(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order sorting the rows by ``keys`` (first key first, stable) and the start of each group.
+
+    The keys are folded into one integer when they fit in 63 bits: one stable
+    sort of one key is several times faster than ``np.lexsort`` of four.
+    """
+    if len(keys[0]) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    combined, room = np.zeros(len(keys[0]), dtype=np.int64), 1
+    for key in keys:
+        low, span = int(key.min()), int(key.max() - key.min()) + 1
+        room *= span
+        if room >= 2 ** 62:
+            break
+        combined = combined * span + (key - low)
+    else:
+        order = np.argsort(combined, kind="stable")
+        return order, np.flatnonzero(np.r_[True, np.diff(combined[order]) != 0])
+    order = np.lexsort(keys[::-1])
+    change = np.zeros(len(order) - 1, dtype=bool)
+    for key in keys:
+        change |= np.diff(key[order]) != 0
+    return order, np.flatnonzero(np.r_[True, change])
 
 
 def aggregated_facilities(table: pd.DataFrame, starts: np.ndarray, scenes: list,
                           cell_m: float):
     """Per scene ``(scene, JSON, count)``: the facilities counted per square of ``cell_m``.
 
-    ``table`` has one row per (scene, facility, type), sorted by scene and
-    facility, ``starts`` the first row of each (scene, facility). One grid in
-    degrees for every scene (squares of ``cell_m`` at the median latitude);
-    per scene the occupied squares, sorted, as delta-coded integer indices
-    ``c`` (``i0, j0, di1, dj1, ...``), with ``n`` the facilities in each
-    (a facility of several types once) and ``t`` the flat pairs
-    ``type, count`` of the types there. ``planner_map.js`` draws one marker
-    per square at its centre, ``((i + 0.5) * dx, (j + 0.5) * dy)``.
+    ``table`` has one row per (scene, facility, type) with integer ``scene``,
+    ``facility`` and type ``t`` and the point's ``x`` and ``y``, sorted by
+    scene and facility; ``starts`` is the first row of each (scene,
+    facility). One grid in degrees for every scene (squares of ``cell_m`` at
+    the median latitude); per scene the occupied squares, sorted, as
+    delta-coded integer indices ``c`` (``i0, j0, di1, dj1, ...``), with ``n``
+    the facilities in each (a facility of several types once) and ``t`` the
+    flat pairs ``type, count`` of the types there. ``planner_map.js`` draws
+    one marker per square at its centre, ``((i + 0.5) * dx, (j + 0.5) * dy)``.
     """
     x, y = table["x"].to_numpy(float), table["y"].to_numpy(float)
     latitude = float(np.median(y)) if len(y) else 0.0
@@ -462,37 +612,43 @@ def aggregated_facilities(table: pd.DataFrame, starts: np.ndarray, scenes: list,
     sizes = np.diff(np.r_[starts, len(table)])
     i = np.repeat(np.floor(x[starts] / dx).astype(np.int64), sizes)
     j = np.repeat(np.floor(y[starts] / dy).astype(np.int64), sizes)
-    scene = table["scene"].to_numpy(int)
-    is_first = np.zeros(len(table), dtype=bool)
-    is_first[starts] = True
-    rows = pd.DataFrame({"scene": scene, "i": i, "j": j, "t": table["t"].to_numpy(int),
-                         "first": is_first, "facility": table["facility_id"].to_numpy()})
-    squares = rows.groupby(["scene", "i", "j"], sort=True)["first"].sum()
-    pairs = rows.drop_duplicates(["scene", "facility", "t"]).groupby(
-        ["scene", "i", "j", "t"], sort=True).size()
-    pair_square = pairs.index.droplevel("t")
+    scene, facility, t = (table[name].to_numpy(np.int64) for name in ("scene", "facility", "t"))
+    # facilities per square: the first rows of the facilities, grouped by (scene, i, j)
+    order, square_starts = _groups(scene[starts], i[starts], j[starts])
+    square_rows = starts[order[square_starts]]
+    counts = np.diff(np.r_[square_starts, len(starts)])
+    # (scene, i, j, type) pairs counted once per facility
+    order, first = _groups(scene, facility, t)
+    unique = order[first]
+    order, pair_starts = _groups(scene[unique], i[unique], j[unique], t[unique])
+    pair_rows = unique[order[pair_starts]]
+    pair_counts = np.diff(np.r_[pair_starts, len(unique)])
+    # the pairs of each square follow each other in the order of the squares
+    pair_square = np.searchsorted(_square_key(scene, i, j, square_rows),
+                                  _square_key(scene, i, j, pair_rows))
+    per_square = np.bincount(pair_square, minlength=len(square_rows))
+    scene_bounds = np.searchsorted(scene[square_rows], np.arange(len(scenes) + 1))
     for index, scene_item in enumerate(scenes):
-        if index in squares.index.get_level_values("scene"):
-            counts = squares.xs(index, level="scene")
-            mine = pair_square.get_level_values("scene") == index
-        else:
-            counts = squares.iloc[:0].droplevel("scene")
-            mine = np.zeros(len(pairs), dtype=bool)
-        ij = np.column_stack([counts.index.get_level_values("i"),
-                              counts.index.get_level_values("j")]).astype(np.int64)
+        mine = slice(scene_bounds[index], scene_bounds[index + 1])
+        rows = square_rows[mine]
+        ij = np.column_stack([i[rows], j[rows]])
         deltas = np.diff(ij, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
-        scene_pairs = pairs[mine]
-        flat = np.column_stack([scene_pairs.index.get_level_values("t"),
-                                scene_pairs.to_numpy()]).astype(np.int64)
-        per_square = scene_pairs.groupby(level=["i", "j"], sort=True).size().to_numpy()
-        types = [part.ravel().tolist() for part in
-                 np.split(flat, np.cumsum(per_square)[:-1])] if len(flat) else []
-        number = counts.to_numpy(np.int64)
-        yield scene_item, json_text({"g": {"dx": dx, "dy": dy, "m": cell_m,
-                                           "c": deltas.ravel().tolist()},
-                                     "n": number.tolist(), "t": types}), int(number.sum())
+        pairs = slice(*np.r_[0, np.cumsum(per_square)][[mine.start, mine.stop]])
+        flat = np.column_stack([t[pair_rows[pairs]], pair_counts[pairs]]).ravel()
+        number = counts[mine]
+        yield scene_item, json_object({
+            "g": json_object({"dx": json_text(dx), "dy": json_text(dy), "m": json_text(cell_m),
+                              "c": json_text(deltas.ravel().tolist())}),
+            "n": json_text(number.tolist()),
+            "t": json_int_lists(flat, per_square[mine] * 2)}), int(number.sum())
 
 
+def _square_key(scene: np.ndarray, i: np.ndarray, j: np.ndarray,
+                rows: np.ndarray) -> np.ndarray:
+    """One sortable integer per (scene, i, j) of ``rows``, in the order of the squares."""
+    return np.ravel_multi_index((scene[rows], i[rows] - i.min(), j[rows] - j.min()),
+                                (int(scene.max()) + 1, int(i.max() - i.min()) + 1,
+                                 int(j.max() - j.min()) + 1))
 
 
 def area_cells_payload(areas: gpd.GeoDataFrame, type_index: Mapping[str, int], datum: Datum,
@@ -545,12 +701,12 @@ def squares_payload(squares: gpd.GeoSeries, flags: np.ndarray, type_indices: lis
     half-height in degrees (those of the middle square); ``flags`` is
     ``(n_types, n_squares)``.
     """
-    shown = gpd.GeoDataFrame(geometry=squares.to_crs(4326).reset_index(drop=True))
-    x, y = datum.points(shown)
+    shown = wgs84_geometries(squares)
+    x, y = datum.coordinates(shapely.get_coordinates(shapely.point_on_surface(shown)))
     hx = hy = 0.0
     if len(shown):
         middle = int(np.argmin(np.hypot(x - np.median(x), y - np.median(y))))
-        west, south, east, north = shapely.bounds(datum.geometries(shown.iloc[[middle]]))[0]
+        west, south, east, north = shapely.bounds(datum.shift(shown[[middle]]))[0]
         hx, hy = (east - west) / 2, (north - south) / 2
     scale = 10 ** settings.map_polygon_digits
     quantised = np.round(np.column_stack([x, y]) * scale).astype(np.int64)

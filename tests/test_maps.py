@@ -344,3 +344,21 @@ def test_city_scale_maps_count_facilities_per_square(helsinki_analysis, monkeypa
         total += sum(squares["n"])
     assert total > 10
     assert "planner.facilities(" in html and shows(html, "facilities in this {m} m square")
+
+
+def test_array_json_matches_json_text():
+    """The encodings written straight from arrays are the text json_text writes."""
+    import pandas as pd
+
+    from planner import map_data
+
+    values, lengths = [5, -1, 30, 7], [2, 0, 1, 1]
+    assert map_data.json_int_lists(values, lengths) == map_data.json_text([[5, -1], [], [30], [7]])
+    assert map_data.json_int_lists([], []) == "[]"
+    assert map_data.json_object({"a": "[1]", "é": '"x"'}) == map_data.json_text(
+        {"a": [1], "é": "x"})
+    flags = np.array([[True] + [False] * 8 + [True], [False] * 10])
+    assert map_data.bitmask(flags) == ["8040", "0000"]
+    matrix = map_data.missing_matrix(pd.Series(["a,c", None, "", "b,zz"]), ["a", "b", "c"])
+    assert matrix.tolist() == [[True, False, True], [False] * 3, [False] * 3,
+                               [False, True, False]]
