@@ -10,7 +10,6 @@ in the page.
 from __future__ import annotations
 
 import base64
-import functools
 import json
 import logging
 import re
@@ -22,253 +21,34 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyproj
 import shapely
 
 from planner import settings
 from planner.colours import class_breaks, class_colours, class_labels, classify, score_colours
-from planner.coords import transform, transform_geometries
-from planner.errors import PlannerError
+from planner.map_encoding import (  # noqa: F401  (re-exported for planner.maps)
+    WGS84,
+    Datum,
+    codes,
+    collection,
+    decode_polygons,
+    encode_lines,
+    encode_polygons,
+    encode_shapes,
+    json_int_lists,
+    json_object,
+    json_text,
+    nullable,
+    percent,
+    to_display,
+    wgs84_coordinates,
+    wgs84_geometries,
+)
 
 log = logging.getLogger(__name__)
 
 #: The ways a facility may have matched its type, sent as their index (``m``).
 MATCH_KINDS = ("tag", "name", "list")
 
-
-def json_text(value) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def json_object(members: Mapping[str, str]) -> str:
-    """A JSON object of members already encoded: ``{key: json text}`` → ``{"key":text,...}``.
-
-    The same text as :func:`json_text` of the decoded object; lets large
-    members be written straight from arrays.
-    """
-    return "{" + ",".join(f"{json_text(key)}:{text}" for key, text in members.items()) + "}"
-
-
-def json_int_lists(values, lengths) -> str:
-    """``values`` split into consecutive lists of ``lengths``, as :func:`json_text` writes them.
-
-    ``[[1,2],[],[3]]`` for ``values=[1, 2, 3]``, ``lengths=[2, 0, 1]``: the
-    integers become text and are joined by pyarrow, without a Python list
-    per part (a city has hundreds of thousands of them).
-    """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    if len(lengths) == 0:
-        return "[]"
-    text = pc.cast(pa.array(np.asarray(values, dtype=np.int64)), pa.large_string())
-    offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]), type=pa.int64())
-    parts = pc.binary_join(pa.LargeListArray.from_arrays(offsets, text),
-                           pa.scalar(",", pa.large_string()))
-    whole = pc.binary_join(pa.LargeListArray.from_arrays(
-        pa.array([0, len(parts)], type=pa.int64()), parts), pa.scalar("],[", pa.large_string()))
-    return "[[" + whole[0].as_py() + "]]"
-
-
-def codes(values: pd.Series, index: Mapping, missing: int = -1) -> np.ndarray:
-    """``values.map(index)`` as integers, ``missing`` where absent.
-
-    Each distinct value is looked up once (``Series.map`` of a city's
-    hundreds of thousands of strings takes a second).
-    """
-    factor, distinct = pd.factorize(values)
-    lookup = np.array([index.get(value, missing) for value in distinct] + [missing],
-                      dtype=np.int64)
-    return lookup[factor]  # -1 (NaN) picks the last entry
-
-
-def nullable(values, digits: int | None = None) -> list:
-    """A list for JSON: NaN → None, optionally rounded (``digits=0``: integers)."""
-    array = np.asarray(values, dtype=float)
-    if digits is not None:
-        array = np.round(array, digits)
-    missing = np.isnan(array)
-    if digits == 0 and np.isfinite(array[~missing]).all():
-        # "1034" rather than "1034.0": a city's columns are tens of thousands long
-        return np.where(missing, None, np.where(missing, 0, array).astype(np.int64)
-                        .astype(object)).tolist()
-    return np.where(missing, None, array).tolist()
-
-
-def percent(values) -> list:
-    """Shares (0–1) as whole percent for JSON, NaN → None."""
-    return nullable(np.asarray(values, dtype=float) * 100, 0)
-
-
-def encode_polygons(geoms: np.ndarray, digits: int | None = None) -> dict:
-    """Polygons as compact JSON: quantised, delta-coded coordinates with ragged offsets.
-
-    Every geometry becomes a MultiPolygon. ``c`` holds the coordinates
-    multiplied by ``s = 10**digits``, rounded to integers and stored as
-    differences from the previous coordinate (``x0, y0, dx1, dy1, ...``);
-    ``r``, ``p`` and ``m`` are the offsets of :func:`shapely.to_ragged_array`
-    (coordinates per ring, rings per polygon, polygons per geometry). About a
-    third of the size of GeoJSON; ``planner_map.js`` decodes it, and so does
-    :func:`decode_polygons`.
-    """
-    scale, deltas, offsets = _ragged(geoms, digits, shapely.GeometryType.POLYGON,
-                                     shapely.GeometryType.MULTIPOLYGON, depth=3)
-    rings, polygons, multi = offsets
-    return {"s": scale, "c": deltas, "r": rings, "p": polygons, "m": multi}
-
-
-def encode_lines(geoms: np.ndarray, digits: int | None = None) -> dict:
-    """(Multi)LineStrings as compact JSON, like :func:`encode_polygons` with ``k = "l"``.
-
-    ``c`` holds the delta-coded, quantised coordinates; ``r`` the
-    coordinates per line and ``m`` the lines per geometry.
-    """
-    scale, deltas, offsets = _ragged(geoms, digits, shapely.GeometryType.LINESTRING,
-                                     shapely.GeometryType.MULTILINESTRING, depth=2)
-    lines, multi = offsets
-    return {"k": "l", "s": scale, "c": deltas, "r": lines, "m": multi}
-
-
-def _ragged(geoms, digits: int | None, single, multiple, depth: int
-            ) -> tuple[int, list, list[list]]:
-    """Scale, delta-coded quantised coordinates and offsets of ``single`` or ``multiple``.
-
-    ``depth`` is the number of offset arrays of the multi-part kind; single
-    parts get a trivial last level so that both decode the same way.
-    """
-    scale = 10 ** (settings.map_polygon_digits if digits is None else digits)
-    geoms = np.asarray(geoms, dtype=object)
-    if len(geoms) == 0:
-        return scale, [], [[0]] * depth
-    kind, coords, offsets = shapely.to_ragged_array(geoms)
-    if kind == single:
-        offsets = (*offsets, np.arange(len(geoms) + 1))
-    elif kind != multiple:
-        message = f"expected {single.name.lower()}s, got {kind!r}"
-        raise ValueError(message)
-    quantised = np.round(coords[:, :2] * scale).astype(np.int64)
-    deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
-    return scale, deltas.ravel().tolist(), [offset.tolist() for offset in offsets]
-
-
-def encode_shapes(geoms: np.ndarray) -> dict:
-    """:func:`encode_lines` when the geometries are lines, else :func:`encode_polygons`."""
-    types = shapely.get_type_id(np.asarray(geoms, dtype=object))
-    lines = (shapely.GeometryType.LINESTRING, shapely.GeometryType.MULTILINESTRING)
-    if len(types) and np.isin(types, lines).all():
-        return encode_lines(geoms)
-    return encode_polygons(geoms)
-
-
-def decode_polygons(encoded: Mapping) -> np.ndarray:
-    """The MultiPolygons of :func:`encode_polygons` (coordinates rounded to its grid)."""
-    coords = np.cumsum(np.asarray(encoded["c"], dtype=np.int64).reshape(-1, 2), axis=0) \
-        / encoded["s"]
-    offsets = tuple(np.asarray(encoded[key], dtype=np.int64) for key in ("r", "p", "m"))
-    if len(offsets[2]) <= 1:
-        return np.array([], dtype=object)
-    return shapely.from_ragged_array(shapely.GeometryType.MULTIPOLYGON, coords, offsets)
-
-
-def collection(geoms: np.ndarray, properties: dict) -> str:
-    """``{"e": encode_shapes(geoms), "p": {column: [value ...]}}`` as JSON."""
-    return json_text({"e": encode_shapes(geoms), "p": properties})
-
-
-def to_display(frame: gpd.GeoDataFrame, tolerance_m: float) -> gpd.GeoDataFrame:
-    """Simplified for display (in a metric CRS), then in EPSG:4326, without empties."""
-    frame = frame[~(frame.geometry.isna() | frame.geometry.is_empty)]
-    if frame.crs is None:
-        message = "a map layer has no CRS"
-        raise PlannerError(message)
-    metric = frame
-    if frame.crs.is_geographic and len(frame):
-        metric = frame.to_crs(frame.estimate_utm_crs())
-    if tolerance_m > 0 and len(metric):
-        geoms = metric.geometry.to_numpy()
-        # lines (streets within reach) need no topology check: plain Douglas-Peucker
-        lines = np.isin(shapely.get_type_id(geoms), (1, 5)).all()
-        metric = metric.set_geometry(shapely.simplify(geoms, tolerance_m,
-                                                      preserve_topology=not lines),
-                                     crs=metric.crs)
-    return metric.to_crs(4326)
-
-
-WGS84 = pyproj.CRS.from_epsg(4326)
-
-
-@functools.lru_cache(maxsize=8)
-def _to_wgs84(crs: pyproj.CRS) -> pyproj.Transformer:
-    return pyproj.Transformer.from_crs(crs, 4326, always_xy=True)
-
-
-def wgs84_geometries(frame: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
-    """The geometries of ``frame`` in EPSG:4326, as ``frame.to_crs(4326)`` has them.
-
-    The coordinates go through the same pyproj transformer as geopandas',
-    without building a new frame.
-    """
-    geoms = frame.geometry.to_numpy()
-    if frame.crs is None:
-        message = "a map layer has no CRS"
-        raise PlannerError(message)
-    if len(geoms) == 0 or frame.crs.is_exact_same(WGS84):
-        return geoms
-    if shapely.has_z(geoms).any():
-        return frame.to_crs(4326).geometry.to_numpy()
-    return shapely.set_coordinates(geoms.copy(), wgs84_coordinates(
-        shapely.get_coordinates(geoms), frame.crs))
-
-
-def wgs84_coordinates(xy: np.ndarray, crs: pyproj.CRS) -> np.ndarray:
-    """``(n, 2)`` coordinates in ``crs`` transformed to EPSG:4326 (longitude, latitude).
-
-    Each distinct coordinate is transformed once: neighbouring grid squares
-    and hexagons share their corners, so a city has a fifth as many distinct
-    corners as coordinates (the result is the same, point by point).
-    """
-    inverse, distinct = pd.factorize(np.ascontiguousarray(xy, dtype=float)
-                                     .view(np.complex128).ravel())
-    x, y = _to_wgs84(crs).transform(distinct.real.copy(), distinct.imag.copy())
-    return np.column_stack([x, y])[inverse]
-
-
-class Datum:
-    """Shifts WGS 84 longitude/latitude to the basemap's datum."""
-
-    def __init__(self, datum: str) -> None:
-        self.datum = datum
-
-    def shift(self, geoms: np.ndarray) -> np.ndarray:
-        """WGS 84 geometries in the basemap's datum."""
-        if self.datum != "wgs84":
-            geoms = transform_geometries(geoms, "wgs84", self.datum)
-        return geoms
-
-    def geometries(self, frame: gpd.GeoDataFrame) -> np.ndarray:
-        return self.shift(frame.geometry.to_numpy())
-
-    def coordinates(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """WGS 84 ``(n, 2)`` coordinates in the basemap's datum, rounded for the page."""
-        x, y = xy[:, 0], xy[:, 1]
-        if self.datum != "wgs84":
-            x, y = transform(x, y, "wgs84", self.datum)
-        return np.round(x, settings.map_point_digits), np.round(y, settings.map_point_digits)
-
-    def points(self, frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """A point on the surface of each geometry of ``frame`` (EPSG:4326), rounded."""
-        return self.coordinates(shapely.get_coordinates(
-            shapely.point_on_surface(frame.geometry.to_numpy())))
-
-    def points_of(self, frame: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`points` of ``frame`` in any CRS: points have only their coordinates moved."""
-        geoms = frame.geometry.to_numpy()
-        if len(geoms) and frame.crs is not None and not shapely.has_z(geoms).any() and \
-                (shapely.get_type_id(geoms) == shapely.GeometryType.POINT).all():
-            xy = shapely.get_coordinates(geoms)
-            if not frame.crs.is_exact_same(WGS84):
-                xy = wgs84_coordinates(xy, frame.crs)
-            return self.coordinates(xy)
-        return self.coordinates(shapely.get_coordinates(
-            shapely.point_on_surface(wgs84_geometries(frame))))
 
 @dataclass
 class MapSetup:
