@@ -18,17 +18,13 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from planner import settings
 from planner.errors import PlannerError
+from planner.i18n import message as _text
 
 #: Tried in this order when no encoding is given. ``cp936`` last: Windows' GBK
 #: also maps byte 0x80 to the euro sign, which GB18030 refuses.
 DETECTED_ENCODINGS = ("utf-8-sig", "gb18030", "cp936")
 TEXT_SUFFIXES = frozenset({".csv", ".txt", ".tsv"})
-
-
-def _text(english: str, chinese: str) -> str:
-    return chinese if settings.lang == "zh" else english
 
 
 def check_encoding(encoding: str, *, option: str = "--encoding") -> str:

@@ -39,6 +39,15 @@ def pick(zh: str, en: str, lang: str | None = None) -> str:
     return zh if (lang or current_lang()) == "zh" else en
 
 
+def message(english: str, chinese: str) -> str:
+    """A message written English first: ``chinese`` when the language is Chinese.
+
+    The order of :func:`pick` reversed, for error and warning texts whose
+    English version is written first.
+    """
+    return chinese if current_lang() == "zh" else english
+
+
 def detect_lang(names) -> str:
     """Chinese when at least a fifth of the facility names contain CJK characters."""
     names = [name for name in names if isinstance(name, str) and name]

@@ -28,6 +28,7 @@ from pyproj.exceptions import CRSError
 
 from planner import settings
 from planner.errors import PlannerError
+from planner.i18n import message as _text
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,6 @@ KINDS = {"polygon": ("Polygon", "MultiPolygon"), "point": ("Point", "MultiPoint"
 
 _TYPE_IDS = {"Point": 0, "LineString": 1, "Polygon": 3, "MultiPoint": 4, "MultiLineString": 5,
              "MultiPolygon": 6}
-
-
-def _text(english: str, chinese: str) -> str:
-    return chinese if settings.lang == "zh" else english
 
 
 def _rows(positions: Sequence[int] | np.ndarray) -> str:
