@@ -8,22 +8,19 @@ GeoDataFrame with one string column per OSM key (see :func:`read_osm`).
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-from pyarrow import csv as pacsv
+import shapely
 from pyproj import CRS
 
 from planner.errors import PlannerError, one_line
-from planner.walk_rules import WAY_TAGS, walk_edges, walkable_mask
+from planner.opl import Objects, read_opl
+from planner.walk_rules import EDGE_TAGS, WAY_TAGS, walkable_mask
 
 WGS84 = CRS.from_epsg(4326)
 
@@ -97,8 +94,8 @@ def read_osm(path: Path, keys: list[str]):
     object as PBF and both give the same answer. No Python code runs per
     object: libosmium selects the nodes and ways a run needs (key filters),
     stores node locations and writes the selection with the locations of the
-    way nodes as OPL text, which is parsed column by column with pyarrow
-    (:func:`_read_opl`); only the few multipolygon and boundary relations are
+    way nodes as OPL text, which pyarrow's CSV reader parses column by column
+    (:func:`planner.opl.read_opl`); only the few multipolygon and boundary relations are
     assembled object by object.
 
     Selects what pyrosm selects: the ways of pyrosm's "all" network as
@@ -133,13 +130,10 @@ def read_osm(path: Path, keys: list[str]):
         with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
             opl = Path(folder) / "selected.opl"
             _write_selection(path, opl, index, way_keys)
-            if opl.stat().st_size == 0:
-                message = "no ways in the file"
-                raise PlannerError(message, path)
-            table = pacsv.read_csv(opl, read_options=pacsv.ReadOptions(
-                column_names=["line"], block_size=1 << 24), parse_options=pacsv.ParseOptions(
-                delimiter="\t", quote_char=False, escape_char=False),
-                convert_options=pacsv.ConvertOptions(column_types={"line": pa.string()}))
+            text = opl.read_bytes()
+        if not text:
+            message = "no ways in the file"
+            raise PlannerError(message, path)
         if relations:
             rel_ids, rel_tags, rel_wkb = _assemble_relations(path, index, relations,
                                                              frozenset(keys))
@@ -152,7 +146,8 @@ def read_osm(path: Path, keys: list[str]):
         message = f"cannot read OSM {kind} ({one_line(error)})"
         raise PlannerError(message, path) from error
     wanted = list(dict.fromkeys([*keys, *WAY_TAGS, *POLYGON_FEATURES, "area"]))
-    node_part, way_part = _read_opl(table.column("line").combine_chunks(), wanted)
+    node_part, way_part = read_opl(text, wanted)
+    del text
     network = _network_ways(way_part)
     if not network.any():
         message = "no ways in the file"
@@ -194,234 +189,194 @@ def _write_selection(path: Path, opl: Path, index, way_keys: frozenset[str]) -> 
         writer.close()
 
 
-@dataclass
-class _Objects:
-    """Nodes or ways read from OPL: ids, tags (a column per wanted key) and locations.
-
-    For nodes ``xy`` is one location per node (NaN when invalid); for ways
-    it is per way node, with ``refs`` (node ids), ``way`` (the way of each
-    way node), ``valid`` (the node has a valid location) and ``n_refs``.
-    """
-
-    ids: np.ndarray
-    tags: dict[str, np.ndarray]
-    xy: np.ndarray
-    refs: np.ndarray | None = None
-    way: np.ndarray | None = None
-    valid: np.ndarray | None = None
-    n_refs: np.ndarray | None = None
-
-    def tag(self, key: str) -> np.ndarray:
-        return self.tags.get(key, np.full(len(self.ids), None, dtype=object))
-
-
-def _read_opl(lines: pa.Array, wanted: list[str]) -> tuple[_Objects, _Objects]:
-    """Nodes and ways of an OPL text written with ``locations_on_ways``, column by column.
-
-    A node line is ``n<id> T<tags> x<lon> y<lat>``, a way line
-    ``w<id> T<tags> N<n<id>x<lon>y<lat>,...>``; tags are ``key=value`` pairs
-    joined by commas, with ``%hex%`` escapes (:func:`_unescape`).
-    """
-    fields = pc.split_pattern(lines, " ")
-    first = pc.list_element(fields, 0)
-    kind = pc.utf8_slice_codeunits(first, 0, 1)
-    parts = []
-    for letter in ("n", "w"):
-        rows = pc.filter(fields, pc.equal(kind, letter))
-        ids = pc.cast(pc.utf8_slice_codeunits(pc.list_element(rows, 0), 1), pa.int64())
-        tags = _opl_tags(pc.utf8_slice_codeunits(pc.list_element(rows, 1), 1), wanted,
-                         len(rows))
-        if letter == "n":
-            lon = _coordinate(pc.utf8_slice_codeunits(pc.list_element(rows, 2), 1))
-            lat = _coordinate(pc.utf8_slice_codeunits(pc.list_element(rows, 3), 1))
-            parts.append(_Objects(ids.to_numpy(), tags, _valid_xy(lon, lat)))
-            continue
-        refs = pc.split_pattern(pc.utf8_slice_codeunits(pc.list_element(rows, 2), 1), ",")
-        way = pc.list_parent_indices(refs).to_numpy()
-        found = pc.extract_regex(pc.list_flatten(refs),
-                                 r"^n(?P<id>-?\d+)x(?P<x>[-0-9.]*)y(?P<y>[-0-9.]*)$")
-        xy = _valid_xy(_coordinate(pc.struct_field(found, [1])),
-                       _coordinate(pc.struct_field(found, [2])))
-        node_ids = pc.cast(pc.struct_field(found, [0]), pa.int64()).to_numpy()
-        parts.append(_Objects(ids.to_numpy(), tags, xy, refs=node_ids, way=way,
-                              valid=~np.isnan(xy[:, 0]),
-                              n_refs=pc.list_value_length(refs).to_numpy()))
-    return parts[0], parts[1]
-
-
-def _coordinate(text: pa.Array) -> np.ndarray:
-    """Decimal degrees from OPL text, NaN where empty (an unknown location)."""
-    empty = pc.equal(text, "")
-    number = pc.cast(pc.if_else(empty, "nan", text), pa.float64())
-    return number.to_numpy(zero_copy_only=False)
-
-
-def _valid_xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """``(n, 2)`` locations, NaN where unknown or out of range (osmium's ``valid()``)."""
-    xy = np.column_stack([lon, lat])
-    with np.errstate(invalid="ignore"):
-        bad = ~((np.abs(lon) <= 180) & (np.abs(lat) <= 90))
-    xy[bad] = np.nan
-    return xy
-
-
-def _opl_tags(text: pa.Array, wanted: list[str], n_objects: int) -> dict[str, np.ndarray]:
-    """A column per wanted key (object array, None where absent) from OPL tag lists."""
-    lists = pc.split_pattern(text, ",")
-    pairs = pc.list_flatten(lists)
-    owner = pc.list_parent_indices(lists)
-    present = pc.not_equal(pairs, "")
-    pairs, owner = pc.filter(pairs, present), pc.filter(owner, present).to_numpy()
-    split = pc.split_pattern(pairs, "=", max_splits=1)
-    key = _unescape(pc.list_element(split, 0))
-    code = pc.index_in(key, value_set=pa.array(wanted, type=pa.string()))
-    chosen = pc.is_valid(code)
-    owner = owner[chosen.to_numpy(zero_copy_only=False)]
-    code = pc.filter(code, chosen).to_numpy()
-    value = np.asarray(_unescape(pc.filter(pc.list_element(split, 1), chosen)).to_numpy(
-        zero_copy_only=False), dtype=object)
-    columns = {}
-    for index in np.unique(code):
-        column = np.full(n_objects, None, dtype=object)
-        hit = code == index
-        column[owner[hit]] = value[hit]
-        columns[wanted[index]] = column
-    return columns
-
-
-_ESCAPE = re.compile(r"%([0-9a-fA-F]+)%")
-
-
-def _unescape(text: pa.Array) -> pa.Array:
-    """OPL text with its ``%hex%`` escapes (spaces, commas, most non-Latin text) decoded."""
-    escaped = pc.match_substring(text, "%").to_numpy(zero_copy_only=False)
-    if not escaped.any():
-        return text
-    values = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-    rows = np.flatnonzero(escaped)
-    inverse, unique = pd.factorize(values[rows])
-    decoded = np.array([_ESCAPE.sub(lambda found: chr(int(found[1], 16)), value)
-                        for value in unique], dtype=object)
-    values[rows] = decoded[inverse]
-    return pa.array(values, type=pa.string())
-
-
-def _any_value_in(values: np.ndarray, listed: frozenset[str]) -> np.ndarray:
+def _any_value_in(objects: Objects, key: str, listed: frozenset[str]) -> np.ndarray:
     """pyrosm's multi-value match per value: ``a;b`` matches when a or b is listed."""
-    result = np.zeros(len(values), dtype=bool)
-    present = np.flatnonzero(pd.notna(values))
+    result = np.zeros(len(objects.ids), dtype=bool)
+    present = np.flatnonzero(objects.has(key))
     if not len(present):
         return result
-    inverse, unique = pd.factorize(values[present])
+    inverse, unique = pd.factorize(objects.tags[key][present])
     hit = np.array([value in listed or (";" in value and any(
         part.strip() in listed for part in value.split(";"))) for value in unique], dtype=bool)
     result[present] = hit[inverse]
     return result
 
 
-def _network_ways(ways: _Objects) -> np.ndarray:
+def _network_ways(ways: Objects) -> np.ndarray:
     """Ways of pyrosm's "all" network with two or more located nodes."""
-    highway = ways.tag("highway")
     located = np.bincount(ways.way[ways.valid], minlength=len(ways.ids))
-    return (pd.notna(highway) & ~_any_value_in(ways.tag("area"), AREA_YES)
-            & ~_any_value_in(highway, NETWORK_EXCLUDED_HIGHWAYS) & (located >= 2))
+    return (ways.has("highway") & ~_any_value_in(ways, "area", AREA_YES)
+            & ~_any_value_in(ways, "highway", NETWORK_EXCLUDED_HIGHWAYS) & (located >= 2))
 
 
-def _area_ways(ways: _Objects, poi: frozenset[str]) -> np.ndarray:
+def _area_ways(ways: Objects, poi: frozenset[str]) -> np.ndarray:
     """Closed ways (by node id; four nodes or more) that are area features (:func:`is_area`)."""
     n_ways = len(ways.ids)
     starts = np.cumsum(ways.n_refs) - ways.n_refs
     closed = np.zeros(n_ways, dtype=bool)
     long = np.flatnonzero(ways.n_refs >= 4)
     closed[long] = ways.refs[starts[long]] == ways.refs[starts[long] + ways.n_refs[long] - 1]
-    feature = _is_feature(ways, poi) | pd.notna(ways.tag("building")) \
-        | pd.notna(ways.tag("landuse"))
+    feature = _is_feature(ways, poi) | ways.has("building") | ways.has("landuse")
     area = np.zeros(n_ways, dtype=bool)
     for key, (rule, listed) in POLYGON_FEATURES.items():
         if key not in ways.tags:  # no way carries the key
             continue
-        values = pd.Series(ways.tags[key], dtype=object)
-        present = values.notna().to_numpy()
+        present = ways.has(key)
         if rule == "all":
             area |= present
         else:
-            inside = values.isin(sorted(listed)).to_numpy() & present
+            rows = np.flatnonzero(present)
+            inside = np.zeros(n_ways, dtype=bool)
+            inside[rows] = pd.Series(ways.tags[key][rows], dtype=object).isin(
+                sorted(listed)).to_numpy()
             area |= present & (inside if rule == "passlist" else ~inside)
-    area &= ways.tag("area") != "no"
+    area &= ~ways.equals("area", "no")
     return closed & feature & area
 
 
-def _is_feature(objects: _Objects, poi: frozenset[str]) -> np.ndarray:
+def _is_feature(objects: Objects, poi: frozenset[str]) -> np.ndarray:
     """A point-of-interest key, a place, or an administrative boundary."""
-    mask = pd.notna(objects.tag("place")) | (objects.tag("boundary") == "administrative")
+    mask = objects.has("place") | objects.equals("boundary", "administrative")
     for key in poi:
-        mask |= pd.notna(objects.tag(key))
+        if key in objects.present:
+            mask |= objects.present[key]
     return mask
 
 
-def _segments_table(ways: _Objects, network: np.ndarray):
-    """Nodes and segments (consecutive located node pairs) of the network ways."""
+def _segments_table(ways: Objects, network: np.ndarray):
+    """Nodes and walkable segments (consecutive located node pairs) of the network ways."""
     keep = network[ways.way] & ways.valid
     node_id, xy, way = ways.refs[keep], ways.xy[keep], ways.way[keep]
     pair = np.flatnonzero(way[1:] == way[:-1])
-    # object columns, as the tags are (no inference of a string dtype per column)
-    frame = pd.DataFrame({key: ways.tag(key)[way[pair]] for key in WAY_TAGS}, dtype=object)
-    frame.insert(0, "u", node_id[pair])
-    frame.insert(1, "v", node_id[pair + 1])
     unique, first = np.unique(node_id, return_index=True)
     nodes = pd.DataFrame({"lon": xy[first, 0], "lat": xy[first, 1]},
                          index=pd.Index(unique, name="node_id"))
-    mask = walkable_mask(frame)
-    return nodes, walk_edges(frame, mask)
+    # the walk rules read only the tags of a segment's way: judged once per way
+    rows = np.flatnonzero(network)
+    walkable = np.zeros(len(ways.ids), dtype=bool)
+    walkable[rows] = walkable_mask(pd.DataFrame(
+        {key: pd.Series(ways.tag(key)[rows], dtype=object) for key in WAY_TAGS}))
+    chosen = np.flatnonzero(walkable[way[pair]])
+    segment, owner = pair[chosen], way[pair[chosen]]
+    index = pd.Index(chosen)
+    edges = pd.DataFrame({"u": node_id[segment], "v": node_id[segment + 1]}, index=index)
+    for key in EDGE_TAGS:
+        edges[key] = pd.Series(ways.tag(key)[owner], index=index, dtype=object)
+    return nodes, edges
 
 
-def _features(nodes: _Objects, ways: _Objects, relations: tuple, keys: list[str],
+#: Order of the kinds of feature (alphabetical, as the table is sorted by type then id).
+_KIND_ORDER = {"node": 0, "relation": 1, "way": 2}
+
+
+def _features(nodes: Objects, ways: Objects, relations: tuple, keys: list[str],
               poi: frozenset[str]) -> gpd.GeoDataFrame:
-    """Features from what :func:`read_osm` read: points, rings, relations."""
-    import shapely
+    """Features from what :func:`read_osm` read: points, rings, relations.
 
-    rel_ids, rel_tags, rel_wkb = relations
-    point = np.flatnonzero((_is_feature(nodes, poi) | pd.notna(nodes.tag("building")))
+    The table :func:`normalise_features` would make (points and areas only,
+    sorted by type and id), built once: every column is filled in its final
+    order, the tags stay object columns (no string dtype is inferred).
+    """
+    rel_ids, rel_tags, _ = relations
+    point = np.flatnonzero((_is_feature(nodes, poi) | nodes.has("building"))
                            & ~np.isnan(nodes.xy[:, 0]))
     area = np.flatnonzero(_area_ways(ways, poi))
-    n_points, n_plain = len(point), len(point) + len(area)
-    geometry = np.empty(n_plain + len(rel_ids), dtype=object)
-    geometry[:n_points] = shapely.points(nodes.xy[point])
-    if len(area):
-        renumber = np.full(len(ways.ids), -1, dtype=np.int64)
-        renumber[area] = np.arange(len(area))
-        keep = (renumber[ways.way] >= 0) & ways.valid
-        coords, which = ways.xy[keep], renumber[ways.way[keep]]
-        # a ring that lost nodes outside the extract is closed over the gap
-        starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
-        ends = np.r_[starts[1:], len(which)] - 1
-        gap = np.flatnonzero(np.any(coords[starts] != coords[ends], axis=1))
+    geometry = np.concatenate([_points(nodes.xy[point]), _rings(ways, area),
+                               _relation_areas(relations[2])])
+    kind = np.repeat([_KIND_ORDER["node"], _KIND_ORDER["way"], _KIND_ORDER["relation"]],
+                     [len(point), len(area), len(rel_ids)])
+    osm_id = np.concatenate([nodes.ids[point], ways.ids[area],
+                             np.asarray(rel_ids, dtype=np.int64)])
+    kept = np.flatnonzero(np.isin(shapely.get_type_id(geometry), _FEATURE_TYPE_IDS)
+                          & ~shapely.is_empty(geometry))
+    order = kept[np.lexsort((osm_id[kept], kind[kept]))]
+    # where each node, way and relation row of the concatenation lands
+    final = np.full(len(geometry), -1, dtype=np.int64)
+    final[order] = np.arange(len(order))
+    sources = ((nodes, point, final[:len(point)]),
+               (ways, area, final[len(point):len(point) + len(area)]))
+    relation_table = _tag_table(rel_tags, keys)
+    block = np.full((len(keys), len(order)), None, dtype=object)
+    for number, key in enumerate(keys):
+        for objects, rows, target in sources:
+            if key in objects.tags:
+                hit = target >= 0
+                block[number, target[hit]] = objects.tags[key][rows[hit]]
+        if len(rel_ids):
+            target = final[len(point) + len(area):]
+            hit = target >= 0
+            column = relation_table[key].to_numpy(dtype=object, na_value=None)
+            block[number, target[hit]] = column[hit]
+    names = np.array(sorted(_KIND_ORDER, key=_KIND_ORDER.get), dtype=object)
+    table = pd.DataFrame(block.T, columns=pd.Index(keys), dtype=object,
+                         copy=False)
+    table.insert(0, "osm_type", pd.Series(names[kind[order]], dtype="str"))
+    table.insert(1, "osm_id", pd.array(osm_id[order], dtype="Int64"))
+    return gpd.GeoDataFrame(table, geometry=geometry[order], crs=WGS84, copy=False)
+
+
+#: shapely type ids of :data:`FEATURE_GEOMETRIES`.
+_FEATURE_TYPE_IDS = (0, 3, 4, 6)
+
+
+def _points(xy: np.ndarray) -> np.ndarray:
+    return shapely.points(xy) if len(xy) else np.empty(0, dtype=object)
+
+
+def _rings(ways: Objects, area: np.ndarray) -> np.ndarray:
+    """Polygons of the area ways (None for a ring with fewer than four located nodes)."""
+    geometry = np.full(len(area), None, dtype=object)
+    if not len(area):
+        return geometry
+    renumber = np.full(len(ways.ids), -1, dtype=np.int64)
+    renumber[area] = np.arange(len(area))
+    keep = (renumber[ways.way] >= 0) & ways.valid
+    coords, which = ways.xy[keep], renumber[ways.way[keep]]
+    if not len(which):
+        return geometry
+    # a ring that lost nodes outside the extract is closed over the gap
+    starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
+    ends = np.r_[starts[1:], len(which)] - 1
+    gap = np.flatnonzero(np.any(coords[starts] != coords[ends], axis=1))
+    if len(gap):
         coords = np.insert(coords, ends[gap] + 1, coords[starts[gap]], axis=0)
         which = np.insert(which, ends[gap] + 1, which[starts[gap]])
-        enough = np.bincount(which, minlength=len(area)) >= 4
-        keep = enough[which]
-        polygons = shapely.polygons(shapely.linearrings(
-            coords[keep], indices=np.unique(which[keep], return_inverse=True)[1]))
-        invalid = ~shapely.is_valid(polygons)
-        polygons[invalid] = shapely.buffer(polygons[invalid], 0)
-        geometry[n_points:n_plain][enough] = shapely.orient_polygons(polygons,
-                                                                     exterior_cw=False)
-    if rel_ids:
-        areas = shapely.from_wkb(np.asarray(rel_wkb, dtype=object))
-        single = shapely.get_num_geometries(areas) == 1
-        areas[single] = shapely.get_geometry(areas[single], 0)
-        geometry[n_plain:] = shapely.orient_polygons(areas, exterior_cw=False)
-    relation_table = _tag_table(rel_tags, keys)
-    table = pd.DataFrame({key: np.concatenate([
-        nodes.tag(key)[point], ways.tag(key)[area],
-        relation_table[key].to_numpy(dtype=object)]) for key in keys}, dtype=object)
-    table.insert(0, "osm_type", np.array(["node"] * n_points + ["way"] * len(area)
-                                         + ["relation"] * len(rel_ids), dtype=object))
-    table.insert(1, "osm_id", np.concatenate([nodes.ids[point], ways.ids[area],
-                                              np.asarray(rel_ids, dtype=np.int64)]))
-    table = table[pd.notna(geometry)]
-    frame = gpd.GeoDataFrame(table, geometry=geometry[pd.notna(geometry)], crs=WGS84)
-    return normalise_features(frame, keys)
+    enough = np.bincount(which, minlength=len(area)) >= 4
+    keep = enough[which]
+    coords, ring = coords[keep], np.unique(which[keep], return_inverse=True)[1]
+    rings = shapely.linearrings(coords, indices=ring)
+    polygons = shapely.polygons(rings)
+    valid = shapely.is_valid(polygons)
+    # what orient_polygons does to a valid shell: reverse it when clockwise (most
+    # rings are counter-clockwise already, and are kept as built)
+    clockwise = np.flatnonzero(valid & ~shapely.is_ccw(rings))
+    if len(clockwise):
+        polygons[clockwise] = shapely.polygons(_reversed_rings(coords, ring, clockwise))
+    invalid = np.flatnonzero(~valid)
+    polygons[invalid] = shapely.orient_polygons(shapely.buffer(polygons[invalid], 0),
+                                                exterior_cw=False)
+    geometry[enough] = polygons
+    return geometry
+
+
+def _reversed_rings(coords: np.ndarray, ring: np.ndarray, chosen: np.ndarray) -> np.ndarray:
+    """The chosen rings (numbers in ``ring``, the ring of each coordinate) reversed."""
+    first = np.searchsorted(ring, chosen)
+    last = np.searchsorted(ring, chosen, side="right") - 1
+    lengths = last - first + 1
+    number = np.repeat(np.arange(len(chosen)), lengths)
+    step = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return shapely.linearrings(coords[np.repeat(last, lengths) - step], indices=number)
+
+
+def _relation_areas(wkb: list) -> np.ndarray:
+    """Relation areas from libosmium's WKB: a multipolygon of one part as a polygon."""
+    if not wkb:
+        return np.empty(0, dtype=object)
+    areas = shapely.from_wkb(np.asarray(wkb, dtype=object))
+    single = shapely.get_num_geometries(areas) == 1
+    areas[single] = shapely.get_geometry(areas[single], 0)
+    return shapely.orient_polygons(areas, exterior_cw=False)
 
 
 def _tag_table(records: list[dict], keys: list[str]) -> pd.DataFrame:

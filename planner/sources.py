@@ -30,7 +30,7 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from planner import settings, validate
 from planner.columns import find_column
@@ -403,25 +403,63 @@ def _parse_tags(value) -> dict:
     return {}
 
 def _finish(name, nodes, edges, features, crs, sources, path) -> Area:
-    edges = edges[edges["u"].isin(nodes.index) & edges["v"].isin(nodes.index)]
+    """The area in its metric CRS: edges between known nodes, the nodes they use, features."""
+    edges, nodes = _network_nodes(edges, nodes)
     if len(edges) == 0:
         msg = "no walkable ways in the area"
         raise PlannerError(msg, path)
-    used = np.union1d(edges["u"].to_numpy(np.int64), edges["v"].to_numpy(np.int64))
-    nodes = nodes.loc[used]
-    points = gpd.GeoSeries(gpd.points_from_xy(nodes["lon"], nodes["lat"]), crs=WGS84)
+    lon, lat = nodes["lon"].to_numpy(float), nodes["lat"].to_numpy(float)
     # validated against the extract (projected, metres, true to scale); UTM fails near the poles
     bounds = (float(nodes["lon"].min()), float(nodes["lat"].min()),
               float(nodes["lon"].max()), float(nodes["lat"].max()))
     metric = (validate.check_metric_crs(crs, bounds) if crs is not None
               else validate.local_metric_crs(bounds))
-    projected = points.to_crs(metric)
-    node_table = pd.DataFrame({"x": projected.x.to_numpy(), "y": projected.y.to_numpy()},
-                              index=nodes.index)
+    if np.isfinite(lon).all() and np.isfinite(lat).all():
+        # the transform GeoSeries.to_crs applies, on the coordinates without making points
+        x, y = Transformer.from_crs(WGS84, metric, always_xy=True).transform(lon, lat)
+        x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    else:
+        projected = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=WGS84).to_crs(metric)
+        x, y = projected.x.to_numpy(), projected.y.to_numpy()
+    node_table = pd.DataFrame({"x": x, "y": y}, index=nodes.index)
     features = features.to_crs(metric)
     edges = edges.reset_index(drop=True)
     return Area(name=name, crs=metric, nodes=node_table, edges=edges, features=features,
                 sources=list(sources))
+
+
+def _network_nodes(edges: pd.DataFrame, nodes: pd.DataFrame):
+    """The edges between known nodes, and the nodes they use (sorted by id)."""
+    index = nodes.index
+    if (len(index) and index.dtype == np.int64 and edges["u"].dtype == np.int64
+            and edges["v"].dtype == np.int64 and index.is_monotonic_increasing
+            and index.is_unique):
+        # sorted ids (the pyosmium reader's): positions without hashing
+        ids = index.to_numpy()
+        ends = [edges[end].to_numpy() for end in ("u", "v")]
+        found = [_sorted_positions(ids, wanted) for wanted in ends]
+        inside = found[0][1] & found[1][1]
+        used = np.zeros(len(ids), dtype=bool)
+        used[found[0][0][inside]] = True
+        used[found[1][0][inside]] = True
+        return edges[inside], nodes[used]
+    edges = edges[edges["u"].isin(nodes.index) & edges["v"].isin(nodes.index)]
+    used = np.union1d(edges["u"].to_numpy(np.int64), edges["v"].to_numpy(np.int64))
+    return edges, nodes.loc[used]
+
+
+def _sorted_positions(ids: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each wanted id lies in the sorted unique ``ids``, and whether it is there."""
+    low, high = int(ids[0]), int(ids[-1])
+    if high - low < 4 * len(ids):  # dense ids (a synthetic or renumbered extract): a table
+        table = np.full(high - low + 1, -1, dtype=np.int64)
+        table[ids - low] = np.arange(len(ids))
+        inside = (wanted >= low) & (wanted <= high)
+        position = np.full(len(wanted), -1, dtype=np.int64)
+        position[inside] = table[wanted[inside] - low]
+        return np.maximum(position, 0), position >= 0
+    position = np.minimum(np.searchsorted(ids, wanted), len(ids) - 1)
+    return position, ids[position] == wanted
 
 
 
