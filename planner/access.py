@@ -21,6 +21,7 @@ large graph the types are shared among worker processes.
 
 from __future__ import annotations
 
+import mmap
 import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
@@ -73,10 +74,11 @@ class Access:
         self._contraction: Contraction | None = None
         self._reduced_graph: sparse.csr_matrix | None = None
         self._chain_pairs: tuple | None = None
-        #: ``(n_terminals, n_types)`` facility reached first by every terminal
-        #: of the contracted graph (-1: none), kept by :meth:`solve` for the
-        #: detour index (:meth:`nearest_facilities`).
-        self._terminal_source: np.ndarray | None = None
+        self._chain_by_type: dict | None = None
+        #: ``(n_nodes, n_types)`` facility reached first by every node (-1:
+        #: none), kept by :meth:`solve` for the detour index
+        #: (:meth:`nearest_facilities`).
+        self._node_source: np.ndarray | None = None
 
     @property
     def _graph(self) -> sparse.csr_matrix:
@@ -151,14 +153,25 @@ class Access:
             leg_high[pair_facility] + (offset - high[pair_facility])))
 
     def _on_chain(self) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per type column, ``(interior_row, distance, facility)`` from its facilities on chains."""
+        """Per type column, ``(interior_row, distance, facility)`` from its facilities on chains.
+
+        One entry per interior row (ascending): the nearest of the type's
+        facilities on the row's chain, the lowest index on ties. Computed once.
+        """
+        if self._chain_by_type is not None:
+            return self._chain_by_type
         facility, row, value = self._chain_pairs
         column = pd.Index(self.type_ids).get_indexer(self.facility_type[facility])
-        order = np.argsort(column, kind="stable")
+        order = np.lexsort((facility, value, row, column))
         column, row, value, facility = column[order], row[order], value[order], facility[order]
+        first = np.ones(len(row), dtype=bool)
+        first[1:] = (row[1:] != row[:-1]) | (column[1:] != column[:-1])
+        column, row, value, facility = column[first], row[first], value[first], facility[first]
         bounds = np.searchsorted(column, np.arange(len(self.type_ids) + 1))
-        return {index: (row[start:stop], value[start:stop], facility[start:stop])
-                for index, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))}
+        self._chain_by_type = {
+            index: (row[start:stop], value[start:stop], facility[start:stop])
+            for index, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))}
+        return self._chain_by_type
 
     def sources(self, type_id: str) -> np.ndarray:
         """Virtual-node indices of the snapped facilities of one type."""
@@ -174,30 +187,33 @@ class Access:
         if self._contraction is None:
             self._reduce()
         reduced, graph = self._contraction, self._reduced_graph
-        n_nodes = self.network.n_nodes
-        # column-major: each type's column is written in one contiguous block
-        distance = np.full((n_nodes, len(self.type_ids)), np.inf, order="F")
-        snapped = self.facility_snap.snapped
-        jobs = []
-        for column, (type_id, limit) in enumerate(zip(self.type_ids, self.limits_m,
-                                                      strict=True)):
-            mask = (self.facility_type == type_id) & snapped
-            if mask.any():
-                jobs.append((column, reduced.n_terminals + np.flatnonzero(mask), limit,
-                             reduced.n_terminals))
-        on_chain = self._on_chain()
-        # the source each terminal was reached from costs the search almost nothing
-        # and spares the detour index a second search per type
-        source = np.full((reduced.n_terminals, len(self.type_ids)), -1, dtype=np.int32,
-                         order="F")
-        for column, reached, origin in _search(graph, jobs,
-                                               self._workers(graph.shape[0], len(jobs))):
-            reduced.expand(reached, self.limits_m[column], out=distance[:, column],
-                           on_chain=on_chain[column])
-            source[:, column] = origin
+        n_types = len(self.type_ids)
+        jobs = [(column, reduced.n_terminals + facilities, self.limits_m[column])
+                for column, facilities in self._facilities_by_type().items()]
+        workers = self._workers(graph.shape[0], len(jobs))
+        n_nodes, shared = self.network.n_nodes, workers > 1
+        # column-major: each type's column is written in one contiguous block; shared
+        # with the worker processes, which write their columns into it directly
+        distance = _node_matrix(n_nodes, n_types, np.inf, shared=shared)
+        # the facility each node is reached from first costs the search almost
+        # nothing and spares the detour index a second search per type
+        source = _node_matrix(n_nodes, n_types, -1, dtype=np.int32, shared=shared)
+        for _ in _search(_Job(graph, reduced, (distance, source), self._on_chain()), jobs,
+                         workers):
+            pass
         self.node_distance_m = distance
-        self._terminal_source = source
+        self._node_source = source
         return self
+
+    def _facilities_by_type(self) -> dict[int, np.ndarray]:
+        """Per type column with a facility on the network, its facilities' indices."""
+        column = pd.Index(self.type_ids).get_indexer(self.facility_type)
+        column[~self.facility_snap.snapped] = -1
+        order = np.argsort(column, kind="stable")
+        bounds = np.searchsorted(column[order], np.arange(len(self.type_ids) + 1))
+        return {index: order[begin:end]
+                for index, (begin, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
+                if end > begin}
 
     def _workers(self, n_graph_nodes: int, n_jobs: int) -> int:
         if self.workers is not None:
@@ -288,39 +304,18 @@ class Access:
 
         None when the type has no facility on the network.
         """
+        if self.node_distance_m is not None:  # kept by solve
+            return self.node_distance_m[:, column], self._node_source[:, column]
+        # a tiled run never solved the whole area
         reduced = self._contraction
-        if self.node_distance_m is not None:
-            distance = self.node_distance_m[:, column]
-            terminal_source = self._terminal_source[:, column]
-            if not (terminal_source >= 0).any() and not len(on_chain[0]):
-                return None
-        else:  # a tiled run never solved the whole area
-            sources = self.sources(self.type_ids[column]) - self.network.n_nodes \
-                + reduced.n_terminals
-            if not len(sources):
-                return None
-            reached, terminal_source = _bounded_search(
-                self._reduced_graph, sources, self.limits_m[column], reduced.n_terminals)
-            distance = reduced.expand(reached, self.limits_m[column], on_chain=on_chain)
-        source = np.full(self.network.n_nodes, -1, dtype=np.int64)
-        source[reduced.terminals] = terminal_source
-        end_a, end_b, rest = reduced._interior_ends
-        terminal_distance = distance[reduced.terminals]
-        via_a = terminal_distance[end_a] + reduced.offset_m
-        via_b = terminal_distance[end_b] + rest
-        inner = np.where(via_a <= via_b, terminal_source[end_a], terminal_source[end_b])
-        rows, value, facility = on_chain
-        if len(rows):
-            # per interior node its nearest facility on the chain (lowest index on ties)
-            order = np.lexsort((facility, value, rows))
-            rows, value, facility = rows[order], value[order], facility[order]
-            first = np.r_[True, rows[1:] != rows[:-1]]
-            rows, value, facility = rows[first], value[first], facility[first]
-            nearer = value < np.minimum(via_a, via_b)[rows]
-            inner[rows[nearer]] = facility[nearer]
-        source[reduced.interior] = inner
-        source[~np.isfinite(distance)] = -1  # beyond the limit, as in a bounded search
-        return distance, source
+        sources = self.sources(self.type_ids[column]) - self.network.n_nodes \
+            + reduced.n_terminals
+        if not len(sources):
+            return None
+        reached, terminal_source = _bounded_search(
+            self._reduced_graph, sources, self.limits_m[column], reduced.n_terminals)
+        distance = reduced.expand(reached, self.limits_m[column], on_chain=on_chain)
+        return distance, _node_sources(reduced, distance, terminal_source, on_chain)
 
     def _same_edge(self, snap: Snap, on_net: np.ndarray, result: np.ndarray) -> None:
         """Lower distances where a facility lies on the same edge as the point."""
@@ -355,7 +350,24 @@ def _available_cores() -> int:
         return os.cpu_count() or 1
 
 
-_SHARED_GRAPH: sparse.csr_matrix | None = None
+def _node_matrix(n_nodes: int, n_types: int, fill: float, *, dtype=float,
+                 shared: bool) -> np.ndarray:
+    """``(n_nodes, n_types)`` column-major matrix of ``fill``; in memory shared
+    with forked worker processes when ``shared``."""
+    if not shared or not n_nodes * n_types:
+        return np.full((n_nodes, n_types), fill, dtype=dtype, order="F")
+    buffer = mmap.mmap(-1, n_nodes * n_types * np.dtype(dtype).itemsize)
+    matrix = np.frombuffer(buffer, dtype=dtype).reshape(n_types, n_nodes).T
+    matrix.fill(fill)
+    return matrix
+
+
+def _is_shared(matrix: np.ndarray) -> bool:
+    """Whether the matrix lives in memory from :func:`_node_matrix` shared with workers."""
+    base = matrix
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(getattr(base, "obj", base), mmap.mmap)
 
 
 def _facility_of(origin: np.ndarray, n_terminals: int) -> np.ndarray:
@@ -368,31 +380,83 @@ def _bounded_search(graph: sparse.csr_matrix, sources: np.ndarray, limit: float,
     """Distances of the terminals and the facility each was reached from (-1: none).
 
     Only the terminals' part is kept (the facilities' own nodes are of no
-    further use): less to send back from a worker process.
+    further use).
     """
     distance, _, origin = dijkstra(graph, directed=True, indices=sources, min_only=True,
                                    limit=limit, return_predecessors=True)
-    return distance[:n_terminals].copy(), _facility_of(origin[:n_terminals], n_terminals)
+    return distance[:n_terminals], _facility_of(origin[:n_terminals], n_terminals)
 
 
-def _search_one(job):
-    column, sources, limit, n_terminals = job
-    return column, *_bounded_search(_SHARED_GRAPH, sources, limit, n_terminals)
+def _node_sources(reduced: Contraction, distance: np.ndarray, terminal_source: np.ndarray,
+                  on_chain: tuple, out: np.ndarray | None = None) -> np.ndarray:
+    """First-reached facility (-1: none) of every network node, one type.
+
+    ``distance`` holds every node's distance (:meth:`Contraction.expand`),
+    ``terminal_source`` the facility each terminal was reached from; an
+    interior node takes the one of the chain end it is reached through, or
+    a facility on the chain itself when that is strictly nearer.
+    """
+    source = np.full(len(reduced.reduced), -1, dtype=np.int64) if out is None else out
+    source[reduced.terminals] = terminal_source
+    end_a, end_b, rest = reduced._interior_ends
+    terminal_distance = distance[reduced.terminals]
+    via_a = terminal_distance[end_a] + reduced.offset_m
+    via_b = terminal_distance[end_b] + rest
+    inner = np.where(via_a <= via_b, terminal_source[end_a], terminal_source[end_b])
+    rows, value, facility = on_chain
+    if len(rows):  # one per row, the nearest (see Access._on_chain)
+        nearer = value < np.minimum(via_a[rows], via_b[rows])
+        inner[rows[nearer]] = facility[nearer]
+    source[reduced.interior] = inner
+    source[~np.isfinite(distance)] = -1  # beyond the limit, as in a bounded search
+    return source
 
 
-def _search(graph: sparse.csr_matrix, jobs: list, workers: int):
-    """``(column, distances, facilities)`` of each ``(column, sources, limit, n_terminals)``
-    job (see :func:`_bounded_search`), in any order.
+class _Job:
+    """What every type's search needs: the reduced graph, the contraction to
+    expand the terminals' results to all nodes, the node matrices to write
+    them into (distance, and facility reached first for the detour index), and
+    the facilities on chains per type column."""
+
+    def __init__(self, graph: sparse.csr_matrix, contraction: Contraction,
+                 matrices: tuple[np.ndarray, np.ndarray], on_chain: dict) -> None:
+        self.graph, self.contraction = graph.tocsr(), contraction
+        self.distance, self.source = matrices
+        self.on_chain = on_chain
+
+    def __call__(self, job: tuple) -> int:
+        """Search one ``(column, sources, limit)`` and write its columns."""
+        column, sources, limit = job
+        reduced = self.contraction
+        reached, origin = _bounded_search(self.graph, sources, limit, reduced.n_terminals)
+        distance = reduced.expand(reached, limit, out=self.distance[:, column],
+                                  on_chain=self.on_chain[column])
+        _node_sources(reduced, distance, origin, self.on_chain[column],
+                      out=self.source[:, column])
+        return column
+
+
+_SHARED_JOB: _Job | None = None
+
+
+def _run_shared(job: tuple) -> int:
+    return _SHARED_JOB(job)
+
+
+def _search(run: _Job, jobs: list, workers: int):
+    """Run each ``(column, sources, limit)`` job (see :class:`_Job`), yielding its
+    column when done, in any order.
 
     With ``workers > 1`` the jobs go to forked worker processes that share the
-    graph; where forking is not possible (no ``fork`` start method, or inside
-    a daemonic worker of another pool) they run here, one after the other.
+    graph and (see :func:`_node_matrix`) the distance matrix; where forking is
+    not possible (no ``fork`` start method, or inside a daemonic worker of
+    another pool) they run here, one after the other.
     """
-    global _SHARED_GRAPH
-    graph = graph.tocsr()
-    if workers > 1 and "fork" in multiprocessing.get_all_start_methods() \
+    global _SHARED_JOB
+    if workers > 1 and _is_shared(run.distance) \
+            and "fork" in multiprocessing.get_all_start_methods() \
             and not multiprocessing.current_process().daemon:
-        _SHARED_GRAPH = graph
+        _SHARED_JOB = run
         try:
             pool = multiprocessing.get_context("fork").Pool(workers)
         except (OSError, ValueError):  # no processes to be had: search here
@@ -400,10 +464,10 @@ def _search(graph: sparse.csr_matrix, jobs: list, workers: int):
         if pool is not None:
             try:
                 with pool:
-                    yield from pool.imap_unordered(_search_one, jobs)
+                    yield from pool.imap_unordered(_run_shared, jobs)
                 return
             finally:
-                _SHARED_GRAPH = None
-        _SHARED_GRAPH = None
-    for column, sources, limit, n_terminals in jobs:
-        yield column, *_bounded_search(graph, sources, limit, n_terminals)
+                _SHARED_JOB = None
+        _SHARED_JOB = None
+    for job in jobs:
+        yield run(job)

@@ -96,7 +96,6 @@ class WalkNetwork:
     fragments: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._ground: tuple[WalkNetwork, np.ndarray] | None = None
         self._tree: shapely.STRtree | None = None
         self._samples: tuple | None = None
         self._segments: tuple | None = None
@@ -190,23 +189,21 @@ class WalkNetwork:
                                           self._nearest_xy(geoms[elevated], edge[elevated]))
         allowed = np.maximum(to_elevated * settings.elevated_snap_factor,
                              to_elevated + settings.elevated_snap_extra_m)
-        if self._ground is None:
-            keep = np.flatnonzero(~graded)
-            self._ground = (WalkNetwork(self.node_ids, self.node_xy, self.edge_u[keep],
-                                        self.edge_v[keep], self.edge_length_m[keep], self.crs),
-                            keep)
-        ground, index = self._ground
-        found = ground._nearest_edges(geoms[elevated], float(allowed.max()))
+        # the nearest ground-level edge, from the same sample tree with the
+        # grade-separated edges left out (no second tree of the whole network)
+        found = self._nearest_edges(geoms[elevated], float(allowed.max()), usable=~graded)
         ok = np.flatnonzero(found >= 0)
-        _, _, to_ground = ground._project(found[ok],
-                                          ground._nearest_xy(geoms[elevated[ok]], found[ok]))
+        _, _, to_ground = self._project(found[ok], self._nearest_xy(geoms[elevated[ok]],
+                                                                    found[ok]))
         ok = ok[to_ground <= allowed[ok]]
-        edge[elevated[ok]] = index[found[ok]]
+        edge[elevated[ok]] = found[ok]
         moved[elevated[ok]] = True
         return moved
 
-    def _nearest_edges(self, geoms: np.ndarray, limit: float) -> np.ndarray:
-        """Index of the nearest edge of every geometry within ``limit`` (-1 beyond)."""
+    def _nearest_edges(self, geoms: np.ndarray, limit: float,
+                       usable: np.ndarray | None = None) -> np.ndarray:
+        """Index of the nearest edge of every geometry within ``limit`` (-1 beyond),
+        of the ``usable`` edges only when given (a mask over the edges)."""
         n_points = len(geoms)
         edge = np.full(n_points, -1, dtype=np.int64)
         if n_points == 0 or self.n_edges == 0:
@@ -221,7 +218,9 @@ class WalkNetwork:
             k = min(k, len(sample_edge))
             sample_distance, sample = tree.query(xy, k=k, workers=-1)
             candidates = sample_edge[sample.reshape(len(rows), k)]
-            _, _, distance = self._project(candidates, xy[:, None, :])
+            distance = self._share(candidates, xy[:, None, :])[2]
+            if usable is not None:
+                distance[~usable[candidates]] = np.inf
             best = distance.min(axis=1)
             nearest = np.where(distance == best[:, None], candidates, self.n_edges).min(axis=1)
             decided = (k == len(sample_edge)) | (
@@ -235,10 +234,17 @@ class WalkNetwork:
             k *= 4
         undecided = np.concatenate([rows, *undecided])
         if len(undecided):
-            if self._tree is None:
-                self._tree = shapely.STRtree(self.edge_geometry)
-            point_index, edge_index = self._tree.query_nearest(
+            edges = None if usable is None else np.flatnonzero(usable)
+            if edges is not None:  # rare: a few points near grade-separated edges
+                tree = shapely.STRtree(self.edge_geometry[edges])
+            else:
+                if self._tree is None:
+                    self._tree = shapely.STRtree(self.edge_geometry)
+                tree = self._tree
+            point_index, edge_index = tree.query_nearest(
                 geoms[undecided], max_distance=limit, all_matches=True)
+            if edges is not None:
+                edge_index = edges[edge_index]
             # of equally near edges keep the lowest index, as above
             order = np.lexsort((edge_index, point_index))
             point_index, edge_index = point_index[order], edge_index[order]
@@ -249,20 +255,26 @@ class WalkNetwork:
     def _project(self, edge: np.ndarray, xy: np.ndarray):
         """Share along each edge of the foot of the perpendicular from ``xy``,
         the foot, and the distance (``edge`` of any shape, ``xy`` broadcast to it)."""
+        share, (x0, y0, dx, dy), distance = self._share(edge, xy)
+        foot = np.stack([x0 + share * dx, y0 + share * dy], axis=-1)
+        return share, foot, distance
+
+    def _share(self, edge: np.ndarray, xy: np.ndarray):
+        """:meth:`_project` without the foot: share, the edges' start and span, distance."""
         if self._segments is None:
             start = self.node_xy[self.edge_u]
             along = self.node_xy[self.edge_v] - start
             seg_len2 = np.einsum("ij,ij->i", along, along)
             inverse = np.divide(1.0, seg_len2, out=np.zeros_like(seg_len2), where=seg_len2 > 0)
-            self._segments = (start[:, 0].copy(), start[:, 1].copy(), along[:, 0].copy(),
-                              along[:, 1].copy(), inverse)
-        x0, y0, dx, dy, inverse = (column[edge] for column in self._segments)
+            # one row per edge: a single gather per candidate, not five
+            self._segments = np.column_stack([start, along, inverse])
+        segment = self._segments[edge]
+        x0, y0, dx, dy, inverse = (segment[..., column] for column in range(5))
         px = xy[..., 0] - x0
         py = xy[..., 1] - y0
         share = np.clip((px * dx + py * dy) * inverse, 0.0, 1.0)
         gap_x, gap_y = px - share * dx, py - share * dy
-        foot = np.stack([x0 + share * dx, y0 + share * dy], axis=-1)
-        return share, foot, np.hypot(gap_x, gap_y)
+        return share, (x0, y0, dx, dy), np.hypot(gap_x, gap_y)
 
     def _nearest_xy(self, geoms: np.ndarray, edge: np.ndarray) -> np.ndarray:
         """Coordinates of points; for other geometries, their point nearest to the edge."""
@@ -433,7 +445,11 @@ class Contraction:
         end_a, end_b, rest = self._interior_ends
         inner = np.minimum(distance[end_a] + self.offset_m, distance[end_b] + rest)
         if on_chain is not None and len(on_chain[0]):
-            np.minimum.at(inner, on_chain[0], on_chain[1])
+            rows = on_chain[0]
+            if len(rows) > 1 and (rows[1:] > rows[:-1]).all():  # one value per row
+                inner[rows] = np.minimum(inner[rows], on_chain[1])
+            else:
+                np.minimum.at(inner, rows, on_chain[1])
         inner[inner > limit] = np.inf
         result[self.interior] = inner
         return result
