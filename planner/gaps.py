@@ -3,8 +3,9 @@
 The ``gaps`` layer of ``coverage.gpkg``: pointy-top hexagons of width
 :data:`planner.settings.gap_cell_m` fixed to the CRS origin (a cell keeps its id from run to
 run), one row per hexagon holding at least one residence, with the facility
-types no resident of the cell reaches. Vectorised: one ``np.unique`` over the
-cells, one grouped ``any`` over the types.
+types no resident of the cell reaches. Vectorised: one stable sort gathers the
+residences of every cell, and the types each residence reaches, packed 8 to a
+byte, are or-ed per cell (one ``reduceat``).
 """
 
 from __future__ import annotations
@@ -87,34 +88,52 @@ def gap_cells(residences: gpd.GeoDataFrame, thresholds_m: Mapping[str, float], *
                "missing_types", "mean_missing_types"]
     if len(frame) == 0:
         return gpd.GeoDataFrame({name: [] for name in columns}, geometry=[], crs=frame.crs)
-    points = shapely.point_on_surface(frame.geometry.to_numpy())
-    q, r = hexagon_index(shapely.get_coordinates(points), cell)
-    cells, inverse = np.unique(np.stack([q, r], axis=1), axis=0, return_inverse=True)
-    inverse = inverse.ravel()
+    geometry = frame.geometry.to_numpy()
+    shaped = shapely.get_type_id(geometry) != 0  # a point is its own point on surface
+    if shaped.any():
+        geometry = geometry.copy()
+        geometry[shaped] = shapely.point_on_surface(geometry[shaped])
+    q, r = hexagon_index(shapely.get_coordinates(geometry), cell)
+    # one integer per hexagon, ordered like (q, r): one stable sort gives the
+    # cells, their residences together and each cell's first residence
+    span = int(r.max() - r.min()) + 1
+    key = (q - q.min()) * span + (r - r.min())
+    order = np.argsort(key, kind="stable")
+    new = np.r_[True, key[order][1:] != key[order][:-1]]
+    starts = np.flatnonzero(new)
+    count = np.diff(np.r_[starts, len(key)])
+    inverse = np.empty(len(key), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    cells = np.stack([q[order[starts]], r[order[starts]]], axis=1)
     n_cells = len(cells)
     population = frame["population"].to_numpy(float)
     distance = frame[[f"dist_{type_id}" for type_id in type_ids]].to_numpy(float)
     limits = np.array([float(thresholds_m[type_id]) for type_id in type_ids])
-    within = np.nan_to_num(distance, nan=np.inf) <= limits[None, :]
-    reached = pd.DataFrame(within).groupby(inverse).any().reindex(range(n_cells),
-                                                                  fill_value=False)
-    missing = ~reached.to_numpy(bool)
+    within = distance <= limits[None, :]  # NaN (beyond reach) compares False
+    # a type is missing from a cell when none of its residences reaches it: the
+    # residences' reach as bits, or-ed per cell
+    reached = np.bitwise_or.reduceat(np.packbits(within, axis=1)[order], starts, axis=0)
+    missing = ~np.unpackbits(reached, axis=1, count=len(type_ids)).astype(bool)
     beyond = (~within).sum(axis=1).astype(float)
     cell_pop = np.bincount(inverse, weights=population, minlength=n_cells)
-    count = np.bincount(inverse, minlength=n_cells)
     weighted = np.bincount(inverse, weights=population * beyond, minlength=n_cells)
     plain = np.bincount(inverse, weights=beyond, minlength=n_cells)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(cell_pop > 0, weighted / cell_pop, plain / np.maximum(count, 1))
-    labels = np.array([f"{type_id}," for type_id in type_ids], dtype=object)
-    joined = (np.where(missing, labels[None, :], "").sum(axis=1) if type_ids
-              else np.full(n_cells, "", dtype=object))
+    joined = _joined_types(missing, type_ids)
     return gpd.GeoDataFrame({
         "cell_id": pd.Series(cells[:, 0]).astype(str) + "_" + pd.Series(cells[:, 1]).astype(str),
         "cell_m": cell,
         "population": np.round(cell_pop, 1),
         "n_residences": count,
         "n_missing_types": missing.sum(axis=1),
-        "missing_types": pd.Series(joined, dtype=str).str.rstrip(","),
+        "missing_types": pd.Series(joined, dtype=str),
         "mean_missing_types": np.round(mean, 2),
     }, geometry=hexagons(cells[:, 0], cells[:, 1], cell), crs=frame.crs)
+
+
+def _joined_types(missing: np.ndarray, type_ids: list[str]) -> list[str]:
+    """``missing`` rows as comma-separated type ids (one ``str.join`` per row)."""
+    labels = np.array(type_ids, dtype=object)[np.nonzero(missing)[1]].tolist()
+    bounds = np.r_[0, np.cumsum(missing.sum(axis=1))].tolist()
+    return [",".join(labels[low:high]) for low, high in zip(bounds[:-1], bounds[1:], strict=True)]

@@ -70,6 +70,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from planner import settings
@@ -134,14 +135,15 @@ def reachable_segments(network: WalkNetwork, node_distance_m: np.ndarray, thresh
         starts.append(np.maximum(offset - remaining[inside], 0.0))
         ends.append(np.minimum(offset + remaining[inside], length[edge]))
         if facility_xy is not None:
-            foot = _along(network, edge, offset)
+            foot = points_along(network, edge, offset)
             legs = np.stack([facility_xy[inside], foot], axis=1)
             legs = legs[facility_access_m[inside] > 0]
     edge = np.concatenate(edges).astype(np.int64)
     start, end = np.concatenate(starts), np.concatenate(ends)
     keep = end > start
     edge, start, end = edge[keep], start[keep], end[keep]
-    segments = np.stack([_along(network, edge, start), _along(network, edge, end)], axis=1)
+    segments = np.stack([points_along(network, edge, start),
+                         points_along(network, edge, end)], axis=1)
     return np.concatenate([segments, legs]) if len(legs) else segments
 
 
@@ -211,7 +213,7 @@ class StreetChains:
         return self.xy[nodes], np.r_[line_starts, len(nodes)]
 
 
-def _along(network: WalkNetwork, edge: np.ndarray, offset_m: np.ndarray) -> np.ndarray:
+def points_along(network: WalkNetwork, edge: np.ndarray, offset_m: np.ndarray) -> np.ndarray:
     """Points at ``offset_m`` from the ``u`` end of each edge."""
     u_xy = network.node_xy[network.edge_u[edge]]
     v_xy = network.node_xy[network.edge_v[edge]]
@@ -274,7 +276,7 @@ def service_areas(network: WalkNetwork, access: Access,
     if facility_points is not None:
         xy = shapely.get_coordinates(np.asarray(getattr(facility_points, "values",
                                                         facility_points), dtype=object))
-    drawn = _drawn_types(network, access, thresholds_m, limited=how != "streets")
+    drawn = drawn_types(network, access, thresholds_m, limited=how != "streets")
     if how == "streets":
         return gpd.GeoDataFrame(
             {"type_id": [type_id for type_id, _ in drawn],
@@ -307,7 +309,7 @@ def _drawing_options(drawing: Mapping[str, float | None]) -> dict[str, float]:
             for name, default in DRAWING_DEFAULTS.items()}
 
 
-def _drawn_types(network: WalkNetwork, access: Access, thresholds_m: Mapping[str, float] | None,
+def drawn_types(network: WalkNetwork, access: Access, thresholds_m: Mapping[str, float] | None,
                  *, limited: bool = True) -> list[tuple[str, float]]:
     """``(type_id, threshold)`` of the types to draw: with a facility on the network."""
     if thresholds_m is None:
@@ -318,10 +320,10 @@ def _drawn_types(network: WalkNetwork, access: Access, thresholds_m: Mapping[str
         logger.warning("service areas skipped: the network has %d edges (more than "
                        "planner.settings.isochrone_max_edges = %d)", network.n_edges, max_edges)
         return []
-    snapped = access.facility_snap.snapped
+    # one hashing pass over the facilities, not one comparison of them all per type
+    present = set(pd.unique(access.facility_type[access.facility_snap.snapped]))
     return [(type_id, float(threshold)) for type_id, threshold in thresholds_m.items()
-            if type_id in access.type_ids
-            and ((access.facility_type == type_id) & snapped).any()]
+            if type_id in access.type_ids and type_id in present]
 
 
 def _area_function(network: WalkNetwork, access: Access, xy: np.ndarray | None, how: str,
@@ -407,14 +409,14 @@ class _Partition:
         edge = np.repeat(np.arange(network.n_edges), count)
         rank = np.arange(len(edge)) - np.repeat(np.cumsum(count) - count, count)
         offset = (rank + 0.5) * length[edge] / count[edge]
-        points = [_along(network, edge, offset)]
+        points = [points_along(network, edge, offset)]
         owner = [np.full(len(edge), -1)]
         edges, offsets = [edge], [offset]
         lines = [shapely.get_parts(shapely.line_merge(shapely.multilinestrings(
             network.edge_geometry)))]
         on_net = np.flatnonzero(snap.snapped)
         if facility_xy is not None and len(on_net):
-            foot = _along(network, snap.edge[on_net], snap.offset_m[on_net])
+            foot = points_along(network, snap.edge[on_net], snap.offset_m[on_net])
             leg = snap.access_m[on_net]
             per_leg = np.ceil(leg / spacing).astype(np.int64) + 1  # + the facility itself
             row = np.repeat(np.arange(len(on_net)), per_leg)
@@ -486,139 +488,3 @@ def analysis_service_areas(analysis, **kwargs) -> gpd.GeoDataFrame:
     """:func:`service_areas` of every catalogue type of a :class:`planner.pipeline.Analysis`."""
     return service_areas(analysis.network, analysis.access, analysis.catalogue.thresholds_m(),
                          facility_points=analysis.facilities.geometry, **kwargs)
-
-
-def _edge_cells(network: WalkNetwork, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """The grid squares each edge crosses: ``(edge, key)`` pairs, without repeats.
-
-    Every edge is sampled at both ends and every half square in between, so
-    a street crossing a square marks it (a corner clipped by less than a
-    quarter square may be missed). ``key`` is the square's ``(i, j)`` packed
-    into one integer (:func:`_cell_key`).
-    """
-    length = network.edge_length_m
-    count = np.ceil(length / (cell_m / 2)).astype(np.int64) + 1
-    edge = np.repeat(np.arange(network.n_edges), count)
-    rank = np.arange(len(edge)) - np.repeat(np.cumsum(count) - count, count)
-    share = rank / np.maximum(count[edge] - 1, 1)
-    xy = _along(network, edge, share * length[edge])
-    key = _cell_key(xy, cell_m)
-    # a straight edge never re-enters a square: dropping consecutive repeats is enough
-    new = np.r_[True, (edge[1:] != edge[:-1]) | (key[1:] != key[:-1])]
-    return edge[new], key[new]
-
-
-#: Squares per grid row in :func:`_cell_key` (a city is far smaller than 2e9 squares).
-_KEY_SPAN = 1 << 31
-
-
-def _cell_key(xy: np.ndarray, cell_m: float) -> np.ndarray:
-    """One integer per point: its grid square ``(i, j)`` packed as ``i·2³¹ + j``."""
-    ij = np.floor(xy / cell_m).astype(np.int64) + (_KEY_SPAN >> 1)
-    return ij[:, 0] * _KEY_SPAN + ij[:, 1]
-
-
-def service_cells(network: WalkNetwork, access: Access,
-                  thresholds_m: Mapping[str, float] | None = None, *,
-                  facility_points=None, cell_m: float | None = None) -> gpd.GeoDataFrame:
-    """Service areas as the grid squares that hold a street within reach, all types at once.
-
-    The compact form of the ``streets`` drawing for a city (a few bytes per
-    square instead of every street vertex per type): the squares of a grid of
-    ``cell_m`` fixed to the CRS origin that any type reaches, with one 0/1
-    column per type. Whole edges within reach mark the squares they cross
-    (:func:`_edge_cells`, computed once for all types), the pieces of edges
-    reached from one end or around a facility are sampled every half square.
-
-    Parameters
-    ----------
-    network, access, thresholds_m, facility_points
-        As for :func:`service_areas` (the facilities' access legs mark their squares).
-    cell_m
-        Width of the squares, metres (:data:`planner.settings.service_cell_m`).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        One square per row, in the network's CRS: ``cell_id`` (``"i_j"``),
-        ``cell_m``, ``n_types`` (types reaching it) and ``reach_<type_id>``
-        (1 where the type reaches a street of the square) for every type
-        drawn, in the order of ``thresholds_m``. ``attrs["street_coordinates"]``
-        estimates the coordinates of the ``streets`` drawing (one per whole
-        edge within reach, two per piece, summed over the types).
-    """
-    if access.node_distance_m is None:
-        access.solve()
-    cell = settings.service_cell_m if cell_m is None else float(cell_m)
-    drawn = _drawn_types(network, access, thresholds_m, limited=False)
-    pair_edge, pair_key = _edge_cells(network, cell)
-    keys, pair_cell = np.unique(pair_key, return_inverse=True)
-    pair_cell = pair_cell.ravel()
-    flags = np.zeros((len(keys), len(drawn)), dtype=bool)
-    columns = {type_id: column for column, type_id in enumerate(access.type_ids)}
-    snap = access.facility_snap
-    xy = shapely.get_coordinates(np.asarray(facility_points, dtype=object)) \
-        if facility_points is not None else None
-    coordinates = 0
-    off_keys, off_types = [np.empty(0, np.int64)], [np.empty(0, np.int64)]
-    for index, (type_id, threshold) in enumerate(drawn):  # one vectorised pass per type
-        distance = access.node_distance_m[:, columns[type_id]]
-        whole = whole_edge_mask(network, distance, threshold)
-        flags[pair_cell[whole[pair_edge]], index] = True
-        mask = (access.facility_type == type_id) & snap.snapped
-        pieces = reachable_segments(
-            network, distance, threshold, facility_edge=snap.edge[mask],
-            facility_offset_m=snap.offset_m[mask], facility_access_m=snap.access_m[mask],
-            facility_xy=None if xy is None else xy[mask], whole_edges=False)
-        coordinates += int(whole.sum()) + 2 * len(pieces)
-        if len(pieces):
-            piece_keys = _cell_key(_sample_segments(pieces, cell / 2), cell)
-            at = np.clip(np.searchsorted(keys, piece_keys), 0, max(len(keys) - 1, 0))
-            found = keys[at] == piece_keys
-            flags[at[found], index] = True
-            # access legs and clipped corners may lie in squares no edge marks
-            off_keys.append(piece_keys[~found])
-            off_types.append(np.full(int((~found).sum()), index))
-    keys, flags = _add_squares(keys, flags, np.concatenate(off_keys),
-                               np.concatenate(off_types))
-    reached = flags.any(axis=1)
-    keys, flags = keys[reached], flags[reached]
-    i = keys // _KEY_SPAN - (_KEY_SPAN >> 1)
-    j = keys % _KEY_SPAN - (_KEY_SPAN >> 1)
-    frame = gpd.GeoDataFrame(
-        {"cell_id": [f"{a}_{b}" for a, b in zip(i.tolist(), j.tolist(), strict=True)],
-         "cell_m": cell, "n_types": flags.sum(axis=1).astype(np.int64),
-         **{f"reach_{type_id}": flags[:, index].astype(np.int8)
-            for index, (type_id, _) in enumerate(drawn)}},
-        geometry=shapely.box(i * cell, j * cell, (i + 1) * cell, (j + 1) * cell),
-        crs=network.crs)
-    frame.attrs["street_coordinates"] = coordinates
-    return frame
-
-
-def _add_squares(keys: np.ndarray, flags: np.ndarray, more_keys: np.ndarray,
-                 more_types: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``keys`` (sorted) and their ``flags`` with the squares ``more_keys`` flagged too."""
-    if len(more_keys) == 0:
-        return keys, flags
-    merged = np.union1d(keys, more_keys)
-    grown = np.zeros((len(merged), flags.shape[1]), dtype=bool)
-    grown[np.searchsorted(merged, keys)] = flags
-    grown[np.searchsorted(merged, more_keys), more_types] = True
-    return merged, grown
-
-
-def _sample_segments(segments: np.ndarray, spacing_m: float) -> np.ndarray:
-    """Points along ``(k, 2, 2)`` segments: both ends and every ``spacing_m`` between."""
-    length = np.hypot(*(segments[:, 1] - segments[:, 0]).T)
-    count = np.ceil(length / spacing_m).astype(np.int64) + 1
-    row = np.repeat(np.arange(len(segments)), count)
-    rank = np.arange(len(row)) - np.repeat(np.cumsum(count) - count, count)
-    share = (rank / np.maximum(count[row] - 1, 1))[:, None]
-    return segments[row, 0] + share * (segments[row, 1] - segments[row, 0])
-
-
-def analysis_service_cells(analysis, **kwargs) -> gpd.GeoDataFrame:
-    """:func:`service_cells` of every catalogue type of a :class:`planner.pipeline.Analysis`."""
-    return service_cells(analysis.network, analysis.access, analysis.catalogue.thresholds_m(),
-                         facility_points=analysis.facilities.geometry.to_numpy(), **kwargs)

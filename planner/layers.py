@@ -9,13 +9,15 @@ areas (:mod:`planner.isochrones`) and the gap hexagons (:mod:`planner.gaps`).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
 
 from planner import settings
 from planner.gaps import gap_cells
-from planner.isochrones import analysis_service_areas, analysis_service_cells
+from planner.isochrones import analysis_service_areas
+from planner.reach_cells import analysis_street_reach
 from planner.timing import Stopwatch
 
 if TYPE_CHECKING:
@@ -66,7 +68,9 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
     gap_cell_m
         Width of the gap hexagons, metres (:data:`planner.settings.gap_cell_m`).
     stopwatch
-        Times the stages ``layers``, ``service_cells`` and ``isochrones``.
+        Times the stages ``layers``, ``service_cells``, ``isochrones`` and
+        ``gaps`` (the wait for the gap hexagons, computed on a second thread
+        meanwhile).
 
     Returns
     -------
@@ -82,24 +86,31 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
         MultiLineString per type: ``type_id``, ``threshold_m``) when they have
         at most :data:`planner.settings.max_isochrone_coordinates` coordinates
         (or ``full``), and above that ``service_cells``
-        (:func:`planner.isochrones.service_cells`: the squares holding a street
+        (:func:`planner.reach_cells.service_cells`: the squares holding a street
         within reach, one ``reach_<type_id>`` column per type). In the
         analysis' metric CRS.
     """
     clock = stopwatch or Stopwatch()
-    with clock.stage("layers"):
-        residences = residence_layer(analysis)
-        layers = {"facilities": facility_layer(analysis), "residences": residences,
-                  "communities": analysis.communities.copy(),
-                  "gaps": gap_cells(residences, analysis.catalogue.thresholds_m(),
-                                    cell_m=gap_cell_m)}
-        if full or analysis.network.n_edges <= settings.max_default_walk_edges:
-            layers["walk_edges"] = analysis.network.edges_frame()
-    if isochrones:
-        cells = clock.run("service_cells", analysis_service_cells, analysis)
-        small = cells.attrs.get("street_coordinates", 0) <= settings.max_isochrone_coordinates
-        if full or small:
-            layers["isochrones"] = clock.run("isochrones", analysis_service_areas, analysis)
-        if not small:
-            layers["service_cells"] = cells
+    # the gap hexagons (numpy, GIL released) are computed beside the service areas
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        with clock.stage("layers"):
+            residences = residence_layer(analysis)
+            gaps = pool.submit(gap_cells, residences, analysis.catalogue.thresholds_m(),
+                               cell_m=gap_cell_m)
+            layers = {"facilities": facility_layer(analysis), "residences": residences,
+                      "communities": analysis.communities.copy(), "gaps": None}
+            if full or analysis.network.n_edges <= settings.max_default_walk_edges:
+                layers["walk_edges"] = analysis.network.edges_frame()
+        if isochrones:
+            with clock.stage("service_cells"):
+                # one pass over the edges sizes the streets drawing; its squares
+                # are built only when they are drawn instead
+                reach = analysis_street_reach(analysis)
+                small = reach.street_coordinates <= settings.max_isochrone_coordinates
+                if not small:
+                    layers["service_cells"] = reach.cells()
+            if full or small:
+                layers["isochrones"] = clock.run("isochrones", analysis_service_areas, analysis)
+        with clock.stage("gaps"):
+            layers["gaps"] = gaps.result()
     return layers

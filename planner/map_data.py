@@ -460,7 +460,7 @@ def area_cells_payload(areas: gpd.GeoDataFrame, type_index: Mapping[str, int], d
 
 def service_cells_payload(cells: gpd.GeoDataFrame, type_index: Mapping[str, int],
                           datum: Datum) -> tuple[str, set[str]]:
-    """The ``service_cells`` layer (:func:`planner.isochrones.service_cells`) for the map.
+    """The ``service_cells`` layer (:func:`planner.reach_cells.service_cells`) for the map.
 
     Returns the JSON of :func:`squares_payload` and the types drawn.
     """

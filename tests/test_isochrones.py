@@ -7,7 +7,7 @@ import pytest
 import shapely
 from pyproj import CRS
 
-from planner import isochrones, settings
+from planner import isochrones, reach_cells, settings
 from planner.access import Access
 from planner.isochrones import reachable_segments, service_areas
 from planner.network import WalkNetwork
@@ -221,7 +221,8 @@ def test_the_two_methods_agree_on_a_lattice():
 
 def test_service_cells_hold_the_streets_within_reach(helsinki_analysis):
     """Every square a type's streets cross (sampled) is flagged, and no other one."""
-    from planner.isochrones import analysis_service_areas, analysis_service_cells
+    from planner.isochrones import analysis_service_areas
+    from planner.reach_cells import analysis_service_cells
 
     cells = analysis_service_cells(helsinki_analysis, cell_m=100.0)
     areas = analysis_service_areas(helsinki_analysis).set_index("type_id")
@@ -241,3 +242,100 @@ def test_service_cells_hold_the_streets_within_reach(helsinki_analysis):
         touched = shapely.intersects(cells.loc[cells[f"reach_{type_id}"] == 1].geometry
                                      .to_numpy(), shapely.buffer(street, 2.0))
         assert touched.mean() > 0.97, type_id
+
+
+# --------------------------------------------------------------------------- all types at once
+
+
+def _cells_one_type_at_a_time(network, access, thresholds, facility_xy, cell_m):
+    """The squares of :func:`service_cells` the plain way: one type, one sampling at a time."""
+    from planner.isochrones import points_along, whole_edge_mask
+
+    flagged = {}
+    columns = {type_id: column for column, type_id in enumerate(access.type_ids)}
+    snap = access.facility_snap
+    for type_id, threshold in thresholds.items():
+        mask = (access.facility_type == type_id) & snap.snapped
+        if not mask.any():
+            continue
+        distance = access.node_distance_m[:, columns[type_id]]
+        whole = np.flatnonzero(whole_edge_mask(network, distance, threshold))
+        pieces = reachable_segments(
+            network, distance, threshold, facility_edge=snap.edge[mask],
+            facility_offset_m=snap.offset_m[mask], facility_access_m=snap.access_m[mask],
+            facility_xy=facility_xy[mask], whole_edges=False)
+        points = []
+        for edge in whole:  # both ends and every half square between
+            count = int(np.ceil(network.edge_length_m[edge] / (cell_m / 2))) + 1
+            share = np.arange(count) / max(count - 1, 1)
+            points.append(points_along(network, np.full(count, edge),
+                                 share * network.edge_length_m[edge]))
+        for start, end in pieces:
+            count = int(np.ceil(np.hypot(*(end - start)) / (cell_m / 2))) + 1
+            share = (np.arange(count) / max(count - 1, 1))[:, None]
+            points.append(start + share * (end - start))
+        ij = np.floor(np.concatenate(points) / cell_m).astype(int)
+        flagged[type_id] = {f"{i}_{j}" for i, j in ij}
+    return flagged
+
+
+@pytest.mark.parametrize("cell_m", [100.0, 37.0])
+def test_service_cells_equal_the_squares_of_each_type_on_its_own(helsinki_analysis, cell_m):
+    from planner.reach_cells import analysis_street_reach, service_cells
+
+    analysis = helsinki_analysis
+    thresholds = analysis.catalogue.thresholds_m()
+    points = analysis.facilities.geometry.to_numpy()
+    cells = service_cells(analysis.network, analysis.access, thresholds,
+                          facility_points=points, cell_m=cell_m)
+    expected = _cells_one_type_at_a_time(analysis.network, analysis.access, thresholds,
+                                         shapely.get_coordinates(points), cell_m)
+    drawn = [column[len("reach_"):] for column in cells if column.startswith("reach_")]
+    assert drawn == list(expected)
+    for type_id, squares in expected.items():
+        assert set(cells.loc[cells[f"reach_{type_id}"] == 1, "cell_id"]) == squares, type_id
+    assert (cells["n_types"] > 0).all()
+    assert (cells["n_types"] == cells[[f"reach_{t}" for t in drawn]].sum(axis=1)).all()
+    # ordered by (i, j), each square once, the squares where they are
+    ij = cells["cell_id"].str.split("_", expand=True).astype(int).to_numpy()
+    assert (np.lexsort((ij[:, 1], ij[:, 0])) == np.arange(len(ij))).all()
+    assert np.allclose(shapely.bounds(cells.geometry.to_numpy())[:, :2], ij * cell_m)
+    if cell_m == 100.0:
+        reach = analysis_street_reach(analysis)
+        assert reach.street_coordinates == cells.attrs["street_coordinates"]
+
+
+def test_service_cells_of_a_lattice_without_facilities_of_a_type():
+    net = grid_network(8)
+    facility = net.node_xy[[27]] + [[30.0, 5.0]]
+    points = shapely.points(facility)
+    access = Access(net, points, ["t"], {"t": 600.0, "none": 600.0}).solve()
+    cells = reach_cells.service_cells(net, access, {"t": 250.0, "none": 300.0},
+                                     facility_points=points, cell_m=50.0)
+    assert [column for column in cells if column.startswith("reach_")] == ["reach_t"]
+    expected = _cells_one_type_at_a_time(net, access, {"t": 250.0}, facility, 50.0)
+    assert set(cells["cell_id"]) == expected["t"]
+    # the access leg's own square (the facility stands 5 m off the street)
+    assert f"{int(facility[0, 0] // 50)}_{int(facility[0, 1] // 50)}" in expected["t"]
+
+
+def test_gap_cells_of_buildings_are_those_of_their_points_and_nan_is_beyond_reach():
+    import geopandas as gpd
+
+    from planner.gaps import gap_cells
+
+    xy = np.array([[500_000.0, 4_400_000.0], [500_010.0, 4_400_020.0], [502_000.0, 4_401_000.0]])
+    frame = gpd.GeoDataFrame({"population": [10.0, 0.0, 3.0],
+                              "dist_a": [100.0, np.nan, 900.0], "dist_b": [np.nan, np.nan, 10.0]},
+                             geometry=shapely.buffer(shapely.points(xy), 5.0),
+                             crs="EPSG:32650")
+    cells = gap_cells(frame, {"a": 500.0, "b": 500.0, "c": 500.0}, cell_m=250.0)
+    points = gap_cells(frame.set_geometry(shapely.point_on_surface(frame.geometry.to_numpy())),
+                       {"a": 500.0, "b": 500.0, "c": 500.0}, cell_m=250.0)
+    assert cells.drop(columns="geometry").equals(points.drop(columns="geometry"))
+    assert cells["missing_types"].tolist() == ["b", "a"]
+    assert cells["n_residences"].tolist() == [2, 1]
+    assert cells["mean_missing_types"].tolist() == [1.0, 1.0]
+    empty = gap_cells(frame, {}, cell_m=250.0)
+    assert empty["missing_types"].tolist() == ["", ""]
+    assert empty["n_missing_types"].tolist() == [0, 0]
