@@ -11,14 +11,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import geopandas as gpd
-import pandas as pd
-
-from planner.layers import analysis_layers
 from planner.outputs import check_map_options, write_outputs
 from planner.timing import Stopwatch
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when used: ``import planner.export`` stays light
+    import geopandas as gpd
+    import pandas as pd
+
     from planner.pipeline import Analysis
 
 
@@ -70,8 +69,20 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
     check_map_options(map_options, render_map)  # fail before any work
     clock = Stopwatch()
     clock.timings.update(analysis.timings_s)
-    if layers is None:
-        layers = analysis_layers(analysis, full=full, stopwatch=clock)
-    layers = {**layers, **(extra_layers or {})}
-    return write_outputs(analysis, out_dir, layers, render_map=render_map,
-                         extra_files=extra_files, sites=sites, stopwatch=clock, **map_options)
+    extra_layers = dict(extra_layers or {})
+    if layers is not None:
+        return write_outputs(analysis, out_dir, {**layers, **extra_layers},
+                             render_map=render_map, extra_files=extra_files, sites=sites,
+                             stopwatch=clock, **map_options)
+    from planner.layers import analysis_layers, facility_layer, residence_layer
+
+    def computed() -> dict:
+        return {**analysis_layers(analysis, full=full, stopwatch=clock), **extra_layers}
+
+    # the layers that need no computing are written while the service areas
+    # and the gaps are computed (write_outputs checks that they came first)
+    first = {"facilities": facility_layer(analysis), "residences": residence_layer(analysis),
+             "communities": analysis.communities}
+    return write_outputs(analysis, out_dir, computed, render_map=render_map,
+                         extra_files=extra_files, sites=sites, stopwatch=clock,
+                         first_layers=first, **map_options)

@@ -218,3 +218,10 @@ cache_dir: str | None = None
 #: hundreds of thousands of markers would make the page tens of megabytes.
 map_max_facility_markers: int = 20_000
 map_facility_cell_m: float = 250.0
+
+#: Write the results beside other work (Linux, forked children): the first
+#: GeoPackage layers while the service areas are computed, then ``map.html``,
+#: ``report.html`` and the CSV tables while the other layers are written;
+#: ``False`` does it all one step after the other in this process (e.g. to
+#: profile the map). The files are the same either way.
+parallel_outputs: bool = True

@@ -22,13 +22,20 @@ the leftovers of dead runs.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
+import multiprocessing
 import os
+import pickle
 import shutil
 import signal
+import sys
 import threading
+import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from planner import settings
 from planner.errors import PlannerError
@@ -227,9 +234,13 @@ class _Signals:
     def __init__(self) -> None:
         self.deferred = False
         self.pending: int | None = None
+        self.received: int | None = None
         self.previous: dict[int, object] = {}
 
     def handle(self, signum: int, _frame) -> None:
+        # remembered, because the exception raised below can be swallowed when the
+        # signal lands in a finaliser (``__del__``, a weakref callback)
+        self.received = self.received or signum
         if self.deferred:
             self.pending = self.pending or signum
             return
@@ -319,6 +330,8 @@ def replace_directory(out_dir: str | Path) -> Iterator[Path]:
             shutil.rmtree(stage)
         stage.mkdir()
         yield stage
+        if signals.received is not None:  # interrupted, and the exception got lost
+            signals.raise_for(signals.received)
         _swap(stage, out_dir, signals)
     finally:
         signals.deferred = True  # a second Ctrl-C must not cut the clean-up short
@@ -341,6 +354,8 @@ def replace_file(path: str | Path) -> Iterator[Path]:
     stage = hidden_path(path)
     try:
         yield stage
+        if signals.received is not None:  # interrupted, and the exception got lost
+            signals.raise_for(signals.received)
         signals.deferred = True
         os.replace(stage, path)
     finally:
@@ -368,3 +383,172 @@ def check_output_file(path: str | Path, *, option: str = "--out") -> Path:
     _check_name(path)
     _probe_parent(path)
     return path
+
+
+# --------------------------------------------------------------------------- work beside
+
+
+class _Inline:
+    """The fallback of :func:`beside`: the function runs when its result is asked for."""
+
+    def __init__(self, function: Callable, args: tuple) -> None:
+        self.function, self.args = function, args
+
+    def result(self) -> Any:
+        return self.function(*self.args)
+
+
+class _Forked:
+    """A function running in a forked child process (:func:`beside`)."""
+
+    def __init__(self, function: Callable, args: tuple) -> None:
+        context = multiprocessing.get_context("fork")
+        self.receiver, sender = context.Pipe(duplex=False)
+        # text still buffered would be written twice: by this process and the child
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(AttributeError, OSError, ValueError):
+                stream.flush()
+        # the child's garbage collector then leaves the parent's objects alone:
+        # their pages stay shared instead of being copied by a collection
+        gc.freeze()
+        try:
+            self.process = context.Process(target=_child, args=(sender, function, args),
+                                           daemon=True)
+            self.process.start()
+        finally:
+            gc.unfreeze()
+            sender.close()
+
+    def result(self) -> Any:
+        """Wait for the child; its value, or its exception raised here."""
+        while True:
+            try:
+                kind, payload = self.receiver.recv()
+            except EOFError:
+                self.process.join()
+                message = (f"the worker process writing the results ended unexpectedly "
+                           f"(exit code {self.process.exitcode})")
+                raise RuntimeError(message) from None
+            if kind == "log":
+                logging.getLogger(payload.name).handle(payload)
+            elif kind == "warning":
+                warnings.warn_explicit(*payload)
+            else:
+                self.process.join()
+                if kind == "error":
+                    raise payload
+                return payload
+
+    def stop(self) -> None:
+        """End the child if it still runs (the parent failed or was interrupted)."""
+        if self.process.exitcode is None:
+            self.process.kill()
+        self.process.join()
+        self.receiver.close()
+
+
+def _portable(error: BaseException) -> BaseException:
+    """``error`` as it can cross to the parent: itself when it pickles, else its one line."""
+    from planner.errors import PlannerError, one_line
+
+    if not isinstance(error, PlannerError):
+        with contextlib.suppress(AttributeError):
+            error.add_note("in the worker process:\n" + "".join(
+                traceback.format_exception(error)).rstrip())
+    try:
+        return pickle.loads(pickle.dumps(error))
+    except Exception:  # noqa: BLE001  (any unpicklable exception)
+        if isinstance(error, PlannerError):
+            return PlannerError(str(error))
+        return RuntimeError(one_line(error))
+
+
+def _portable_record(record: logging.LogRecord) -> logging.LogRecord:
+    """A log record whose message is formatted (its arguments may not pickle)."""
+    record.msg, record.args = record.getMessage(), None
+    if record.exc_info:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None
+    return record
+
+
+def _child(sender, function: Callable, args: tuple) -> None:
+    """The forked child: run ``function``, send back its log, warnings and outcome."""
+    # the parent decides: a Ctrl-C reaches both, and the parent then kills this process
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def handle(logger: logging.Logger, record: logging.LogRecord) -> None:
+        if not logger.disabled and logger.filter(record):
+            sender.send(("log", _portable_record(record)))
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+        try:
+            pickle.dumps(category)
+        except Exception:  # noqa: BLE001  (a class the parent cannot name)
+            category = UserWarning
+        sender.send(("warning", (str(message), category, filename, lineno)))
+
+    # the parent's handlers (the CLI's, pytest's) get the records, in the parent
+    logging.Logger.handle = handle  # type: ignore[method-assign]
+    warnings.showwarning = show
+    try:
+        value = function(*args)
+    except BaseException as error:  # noqa: BLE001  (every failure is the parent's to raise)
+        sender.send(("error", _portable(error)))
+    else:
+        sender.send(("done", value))
+    sender.close()
+
+
+def _can_fork() -> bool:
+    return (settings.parallel_outputs and sys.platform == "linux"
+            and threading.current_thread() is threading.main_thread()
+            and threading.active_count() == 1
+            and not multiprocessing.current_process().daemon)
+
+
+@contextlib.contextmanager
+def beside(function: Callable, *args) -> Iterator[_Forked | _Inline]:
+    """Run ``function(*args)`` in a forked child process while the ``with`` block runs.
+
+    Use::
+
+        with beside(draw_map, analysis, stage) as drawing:
+            write the tables                 # meanwhile the child draws
+            value = drawing.result()         # waits; the child's exception is raised here
+
+    The child writes its files into the same staging folder. Its log records
+    and warnings are handled by the parent (the CLI's and the tests' handlers
+    see them); an exception in it is raised by ``result()`` (the same type
+    and message when it pickles, else a ``RuntimeError`` naming it). When the
+    ``with`` block ends early (an exception, SIGINT, SIGTERM) the child is
+    killed before the staging folder is removed, so it never writes into a
+    removed folder nor outlives the run. The child ignores SIGINT (a Ctrl-C
+    reaches the whole process group; the parent decides).
+
+    Without ``fork`` (other systems than Linux, a thread other than the main
+    one, a daemonic process such as a Dask worker, or
+    :data:`planner.settings.parallel_outputs` off) ``function`` runs in this
+    process when ``result()`` is called.
+
+    Parameters
+    ----------
+    function
+        Called with ``args`` in the child; its value must pickle.
+    *args
+        Its arguments (not copied: the child is a fork).
+
+    Yields
+    ------
+    object
+        A handle whose ``result()`` waits for the child and returns the value.
+    """
+    if not _can_fork():
+        yield _Inline(function, args)
+        return
+    worker = _Forked(function, args)
+    try:
+        yield worker
+    finally:
+        worker.stop()
