@@ -29,10 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(__file__).resolve().parent / "_work"
 DEMO_COMMUNITIES = ROOT / "data" / "helsinki_communities.geojson"
-#: Targets of issue #5 for the city-scale run.
-TARGET_TOTAL_S = 60.0
-TARGET_MEMORY_GB = 8.0
+#: Targets for the city-scale run (issue 13: end to end ≤ 30 s and ≤ 4 GB; issue #5: access ≤ 10 s).
+TARGET_TOTAL_S = 30.0
+TARGET_MEMORY_GB = 4.0
 TARGET_ACCESS_S = 10.0
+#: Stages that run beside others (forked children, a thread): ``outputs`` is the
+#: wall time of the whole output part, so these are left out of the sum.
+BESIDE = frozenset({"write_first", "write", "csv", "map", "report", "gaps"})
 #: A city run that takes longer is stopped (seconds).
 CITY_TIMEOUT_S = 900.0
 PROGRESS = re.compile(r"^\s{2}(\S+)\s+([0-9.]+) s$")
@@ -114,9 +117,10 @@ def stage_table(title: str, runs: dict[str, dict]) -> str:
     for name in names:
         cells = [f"{run['stages'][name]:.2f}" if name in run["stages"] else "-"
                  for run in runs.values()]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines.append("| **sum of stages** | " + " | ".join(
-        f"{sum(run['stages'].values()):.2f}" for run in runs.values()) + " |")
+        label = f"{name} (beside)" if name in BESIDE else name
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append("| **sum of stages** (not those beside) | " + " | ".join(
+        f"{_serial_sum(run['stages']):.2f}" for run in runs.values()) + " |")
     lines.append("| **wall time of the process** | " + " | ".join(
         f"{run['wall_s']:.2f}" + ("" if run["code"] == 0 else
                                   f" (stopped after {run['wall_s']:.0f} s)"
@@ -125,6 +129,13 @@ def stage_table(title: str, runs: dict[str, dict]) -> str:
     lines.append("| **peak memory (GB)** | " + " | ".join(
         f"{run['peak_kb'] / 1e6:.2f}" for run in runs.values()) + " |")
     return "\n".join(lines)
+
+
+def _serial_sum(stages: dict[str, float]) -> float:
+    """The stages one after the other: with ``outputs``, those beside it are inside it."""
+    if "outputs" not in stages:
+        return sum(stages.values())
+    return sum(seconds for name, seconds in stages.items() if name not in BESIDE)
 
 
 def city_inputs(nodes: int, buildings: int, seed: int = 0) -> Path:

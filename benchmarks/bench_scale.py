@@ -246,6 +246,12 @@ def bytes_floor(size: int) -> float:
         return time.perf_counter() - start
 
 
+def _written(stages: dict) -> float | None:
+    """Seconds spent writing the tables: the GeoPackage's two parts and the CSVs."""
+    parts = [stages.get(name) for name in ("write_first", "write", "csv")]
+    return sum(part for part in parts if part is not None) if any(parts) else None
+
+
 def floors(source: Path, out: Path, run: dict) -> str:
     """Markdown: each stage of ``run`` (``planner analyze`` on ``source``) beside its floor."""
     stages = run.get("stages", {})
@@ -257,9 +263,12 @@ def floors(source: Path, out: Path, run: dict) -> str:
         ("load", stages.get("load"), read["seconds"],
          f"osmium.FileProcessor, node locations, KeyFilter: {read['ways']:,} ways and "
          f"{read['tagged_nodes']:,} tagged nodes reach Python, counted"),
-        ("write", stages.get("write"), write_floor(shapes) if shapes else None,
+        ("write (GeoPackage parts + CSV, summed)", _written(stages),
+         write_floor(shapes) if shapes else None,
          "np.argsort + np.save, float64, of " + ", ".join(
              f"{name} {rows_:,}×{columns}" for name, rows_, columns in shapes)),
+        ("outputs (wall: write, map, report beside each other)", stages.get("outputs"), None,
+         "-"),
     ]
     for stage, name in (("map", "map.html"), ("report", "report.html")):
         if name in sizes:
