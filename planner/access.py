@@ -28,6 +28,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import shapely
 from scipy import sparse
 from scipy.sparse.csgraph import dijkstra
 
@@ -67,7 +68,7 @@ class Access:
         self.type_ids = list(limits_m)
         self.limits_m = np.array([float(limits_m[type_id]) for type_id in self.type_ids])
         self.facility_type = np.asarray(facility_type, dtype=object)
-        self.facility_snap = network.snap(facility_points)
+        self.facility_snap = _snap_unique(network, facility_points)
         self.node_distance_m: np.ndarray | None = None
         self.workers = workers
         self._full_graph: sparse.csr_matrix | None = None
@@ -194,10 +195,14 @@ class Access:
         n_nodes, shared = self.network.n_nodes, workers > 1
         # column-major: each type's column is written in one contiguous block; shared
         # with the worker processes, which write their columns into it directly
-        distance = _node_matrix(n_nodes, n_types, np.inf, shared=shared)
+        # a searched type's columns are written whole by its search: only the
+        # others are filled here (and the pages are first touched in parallel)
+        idle = np.setdiff1d(np.arange(n_types), [job[0] for job in jobs])
+        distance = _node_matrix(n_nodes, n_types, np.inf, shared=shared, columns=idle)
         # the facility each node is reached from first costs the search almost
         # nothing and spares the detour index a second search per type
-        source = _node_matrix(n_nodes, n_types, -1, dtype=np.int32, shared=shared)
+        source = _node_matrix(n_nodes, n_types, -1, dtype=np.int32, shared=shared,
+                              columns=idle)
         for _ in _search(_Job(graph, reduced, (distance, source), self._on_chain()), jobs,
                          workers):
             pass
@@ -248,10 +253,13 @@ class Access:
         on_net = np.flatnonzero(snap.snapped)
         edge = snap.edge[on_net]
         offset = snap.offset_m[on_net]
-        via_u = self.node_distance_m[net.edge_u[edge]] + offset[:, None]
-        via_v = self.node_distance_m[net.edge_v[edge]] + (
-            net.edge_length_m[edge] - offset)[:, None]
-        result[on_net] = np.minimum(via_u, via_v) + snap.access_m[on_net, None]
+        rest = net.edge_length_m[edge] - offset
+        u, v, access = net.edge_u[edge], net.edge_v[edge], snap.access_m[on_net]
+        # one type column at a time: gathering whole rows of the column-major
+        # matrix touches one cache line per type and node
+        for column in range(len(self.type_ids)):
+            distance = self.node_distance_m[:, column]
+            result[on_net, column] = np.minimum(distance[u] + offset, distance[v] + rest) + access
         self._same_edge(snap, on_net, result)
         result[result > self.limits_m[None, :]] = np.nan
         return result
@@ -343,6 +351,28 @@ class Access:
 # --------------------------------------------------------------------------- searches
 
 
+def _snap_unique(network: WalkNetwork, points) -> Snap:
+    """:meth:`WalkNetwork.snap` of points, each distinct location snapped once.
+
+    A facility of several types is one point per type; the snap of a point
+    depends on its location only, so the copies share it.
+    """
+    geoms = np.asarray(getattr(points, "values", points), dtype=object)
+    if not len(geoms) or not (shapely.get_type_id(geoms) == 0).all() \
+            or shapely.is_empty(geoms).any():
+        return network.snap(geoms)
+    xy = shapely.get_coordinates(geoms)
+    order = np.lexsort((xy[:, 1], xy[:, 0]))  # a third of np.unique(axis=0)'s time
+    ordered = xy[order]
+    new = np.r_[True, (ordered[1:] != ordered[:-1]).any(axis=1)]
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    first = order[new]
+    snap = network.snap(geoms[first])
+    moved = None if snap.ground_preferred is None else snap.ground_preferred[inverse]
+    return Snap(snap.edge[inverse], snap.offset_m[inverse], snap.access_m[inverse], moved)
+
+
 def _available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -351,14 +381,23 @@ def _available_cores() -> int:
 
 
 def _node_matrix(n_nodes: int, n_types: int, fill: float, *, dtype=float,
-                 shared: bool) -> np.ndarray:
+                 shared: bool, columns: np.ndarray | None = None) -> np.ndarray:
     """``(n_nodes, n_types)`` column-major matrix of ``fill``; in memory shared
-    with forked worker processes when ``shared``."""
+    with forked worker processes when ``shared``.
+
+    With ``columns``, only those columns are filled (the others are left for
+    the caller to write whole).
+    """
     if not shared or not n_nodes * n_types:
-        return np.full((n_nodes, n_types), fill, dtype=dtype, order="F")
-    buffer = mmap.mmap(-1, n_nodes * n_types * np.dtype(dtype).itemsize)
-    matrix = np.frombuffer(buffer, dtype=dtype).reshape(n_types, n_nodes).T
-    matrix.fill(fill)
+        matrix = np.empty((n_nodes, n_types), dtype=dtype, order="F")
+    else:
+        buffer = mmap.mmap(-1, n_nodes * n_types * np.dtype(dtype).itemsize)
+        matrix = np.frombuffer(buffer, dtype=dtype).reshape(n_types, n_nodes).T
+    if columns is None:
+        matrix.fill(fill)
+    else:
+        for column in columns:
+            matrix[:, column] = fill
     return matrix
 
 
@@ -397,9 +436,9 @@ def _node_sources(reduced: Contraction, distance: np.ndarray, terminal_source: n
     a facility on the chain itself when that is strictly nearer.
     """
     source = np.full(len(reduced.reduced), -1, dtype=np.int64) if out is None else out
-    source[reduced.terminals] = terminal_source
+    reduced.to_nodes(terminal_source, source)
     end_a, end_b, rest = reduced._interior_ends
-    terminal_distance = distance[reduced.terminals]
+    terminal_distance = reduced.at_terminals(distance)
     via_a = terminal_distance[end_a] + reduced.offset_m
     via_b = terminal_distance[end_b] + rest
     inner = np.where(via_a <= via_b, terminal_source[end_a], terminal_source[end_b])

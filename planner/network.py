@@ -29,6 +29,8 @@ from planner.sources import Area
 SNAP_SAMPLE_M = 30.0
 #: Nearest samples examined per point when snapping.
 SNAP_CANDIDATES = 12
+#: Side of the grid cells that order the terminals of a :class:`Contraction`, metres.
+TERMINAL_CELL_M = 200.0
 
 
 @dataclass(frozen=True)
@@ -374,7 +376,8 @@ class Contraction:
     reduced
         Reduced index of every network node, -1 for the interior of a chain.
     terminals
-        Network node index of every reduced node.
+        Network node index of every reduced node (nearby terminals get nearby
+        reduced indices, see :data:`TERMINAL_CELL_M`).
     chain_a, chain_b, chain_m
         Per chain: reduced indices of its two ends and its length, metres.
     interior, interior_chain, offset_m
@@ -414,6 +417,25 @@ class Contraction:
         chain = self.interior_chain
         return (self.chain_a[chain], self.chain_b[chain], self.chain_m[chain] - self.offset_m)
 
+    @cached_property
+    def _terminals_ascending(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(order, terminals[order])`` with the network indices ascending: writing
+        the terminals' values in that order walks a node column front to back."""
+        order = np.argsort(self.terminals, kind="stable")
+        return order, self.terminals[order]
+
+    def to_nodes(self, values: np.ndarray, out: np.ndarray) -> None:
+        """Write per-terminal ``values`` at the terminals' network indices of ``out``."""
+        order, nodes = self._terminals_ascending
+        out[nodes] = values[order]
+
+    def at_terminals(self, node_values: np.ndarray) -> np.ndarray:
+        """The values of the terminals (reduced order) in a per-network-node array."""
+        order, nodes = self._terminals_ascending
+        values = np.empty(len(order), dtype=node_values.dtype)
+        values[order] = node_values[nodes]
+        return values
+
     def position(self, edge: np.ndarray, offset_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Chain and offset along it of points at ``offset_m`` from the ``u`` end of edges.
 
@@ -441,7 +463,7 @@ class Contraction:
         """
         n_nodes = len(self.reduced)
         result = np.empty(n_nodes) if out is None else out
-        result[self.terminals] = distance[: self.n_terminals]
+        self.to_nodes(distance[: self.n_terminals], result)
         end_a, end_b, rest = self._interior_ends
         inner = np.minimum(distance[end_a] + self.offset_m, distance[end_b] + rest)
         if on_chain is not None and len(on_chain[0]):
@@ -497,7 +519,7 @@ def contract(network: WalkNetwork) -> Contraction:
     chain_m = along[copies[1::2]]
     chain_of_label = np.full(label.max() + 1, -1, dtype=np.int64)
     chain_of_label[label[inside[0::2]]] = np.arange(n_chains)
-    terminals = np.flatnonzero(terminal)
+    terminals = _by_cell(np.flatnonzero(terminal), network.node_xy)
     reduced = np.full(n_nodes, -1, dtype=np.int64)
     reduced[terminals] = np.arange(len(terminals))
     chain_a, chain_b = reduced[outside[0::2]], reduced[outside[1::2]]
@@ -522,6 +544,17 @@ def contract(network: WalkNetwork) -> Contraction:
         edge_u=np.concatenate([reduced[u[direct]], chain_a[~loop]]),
         edge_v=np.concatenate([reduced[v[direct]], chain_b[~loop]]),
         edge_length_m=np.concatenate([length[direct], chain_m[~loop]]))
+
+
+def _by_cell(nodes: np.ndarray, node_xy: np.ndarray) -> np.ndarray:
+    """The nodes ordered by grid cell of :data:`TERMINAL_CELL_M` (rows of cells, then
+    index): neighbours get near indices, so a search on the reduced graph
+    works on memory that is mostly in cache (about a tenth faster)."""
+    if not len(nodes):
+        return nodes
+    xy = node_xy[nodes]
+    cell = np.floor((xy - xy.min(axis=0)) / TERMINAL_CELL_M).astype(np.int64)
+    return nodes[np.lexsort((cell[:, 0], cell[:, 1]))]
 
 
 def build_network(area: Area, *, largest_component: bool = True) -> WalkNetwork:

@@ -156,3 +156,24 @@ def test_nearest_facility_is_the_one_the_full_graph_search_reaches(helsinki_anal
                       helsinki_analysis.facilities["type_id"],
                       dict(zip(access.type_ids, access.limits_m, strict=True)))
     assert (unsolved.nearest_facilities(snap) == expected).all()
+
+
+def test_facility_snap_of_repeated_points_is_the_snap_of_each(helsinki_network):
+    """A facility of several types is one point per type: snapped once, shared."""
+    net = helsinki_network
+    points = random_points(net, [(0.2, 0.3), (0.7, 0.1), (0.2, 0.3), (0.5, 0.9), (0.7, 0.1)])
+    access = Access(net, points, ["a", "b", "c", "a", "c"], {"a": 900.0, "b": 900.0, "c": 900.0})
+    expected = net.snap(points)
+    for field in dataclasses.fields(expected):
+        assert np.array_equal(getattr(access.facility_snap, field.name),
+                              getattr(expected, field.name), equal_nan=True)
+
+
+def test_node_matrix_fills_only_the_columns_asked_for():
+    from planner.access import _node_matrix
+
+    for shared in (False, True):
+        matrix = _node_matrix(4, 3, np.inf, shared=shared, columns=np.array([1]))
+        assert np.isinf(matrix[:, 1]).all() and matrix.flags.f_contiguous
+        full = _node_matrix(4, 3, -1, dtype=np.int32, shared=shared)
+        assert (full == -1).all()

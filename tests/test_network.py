@@ -115,3 +115,20 @@ def test_xml_through_pyosmium_gives_the_old_osmnx_answer(extract):
     assert pairs(new) == pairs(old)
     summaries = [analyze(area, catalogue=catalogue).summary for area in (new, old)]
     pd.testing.assert_frame_equal(*summaries)
+
+
+def test_contraction_orders_terminals_by_cell_and_maps_them_back(helsinki_network):
+    from planner.network import contract
+
+    net = helsinki_network
+    reduced = contract(net)
+    degree = np.bincount(net.edge_u, minlength=net.n_nodes) \
+        + np.bincount(net.edge_v, minlength=net.n_nodes)
+    assert len(np.unique(reduced.terminals)) == reduced.n_terminals
+    assert np.isin(np.flatnonzero(degree != 2), reduced.terminals).all()
+    assert (reduced.reduced[reduced.terminals] == np.arange(reduced.n_terminals)).all()
+    values = np.arange(reduced.n_terminals, dtype=float)
+    nodes = np.full(net.n_nodes, -1.0)
+    reduced.to_nodes(values, nodes)
+    assert np.array_equal(nodes[reduced.terminals], values)
+    assert np.array_equal(reduced.at_terminals(nodes), values)
