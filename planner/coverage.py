@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -28,6 +29,9 @@ from planner.catalogue_model import Catalogue, ResidenceRules, any_rule, tag_num
 from planner.classification import name_lines
 from planner.columns import find_column
 from planner.errors import PlannerError
+
+if TYPE_CHECKING:
+    from planner.network import WalkNetwork
 
 log = logging.getLogger(__name__)
 
@@ -557,7 +561,7 @@ def _sorted_in_groups(code: np.ndarray, value: np.ndarray) -> np.ndarray:
 
 
 def compounds_without_paths(features: gpd.GeoDataFrame, residences: gpd.GeoDataFrame,
-                            edge_geometry: np.ndarray) -> np.ndarray:
+                            network: WalkNetwork) -> np.ndarray:
     """Residences in a residential compound with no walkable way mapped inside.
 
     A compound is a ``landuse=residential`` polygon; it has no paths when no
@@ -580,8 +584,11 @@ def compounds_without_paths(features: gpd.GeoDataFrame, residences: gpd.GeoDataF
         return result
     compounds = gpd.GeoDataFrame({"compound": np.arange(len(compounds))},
                                  geometry=compounds.geometry.to_numpy(), crs=features.crs)
-    midpoints = gpd.GeoDataFrame(geometry=shapely.line_interpolate_point(
-        edge_geometry, 0.5, normalized=True), crs=features.crs)
+    # the midpoint of each segment u → v, as GEOS interpolates it, without
+    # building a LineString per edge (a city has a million)
+    start = network.node_xy[network.edge_u]
+    midpoints = gpd.GeoDataFrame(geometry=shapely.points(
+        start + 0.5 * (network.node_xy[network.edge_v] - start)), crs=features.crs)
     with_paths = gpd.sjoin(midpoints, compounds, predicate="within", how="inner")["compound"]
     homes = gpd.sjoin(residences[["geometry"]].reset_index(drop=True), compounds,
                       predicate="within", how="inner")

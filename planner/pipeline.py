@@ -336,7 +336,7 @@ def _network_quality(area: Area, access: Access, facilities: gpd.GeoDataFrame, s
     communities = communities.copy()
     communities["detour_index"] = community_detour_index(
         residences, distance_m, nearest, facilities.geometry, communities)
-    compound = compounds_without_paths(area.features, residences, network.edge_geometry)
+    compound = compounds_without_paths(area.features, residences, network)
     residences = residences.assign(compound_without_paths=compound >= 0)
     flagged = pd.DataFrame({"community_id": residences["community_id"].to_numpy(dtype=object),
                             "compound": compound})
