@@ -18,6 +18,12 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 LOCALE_VARIABLES = ("LC_ALL", "LC_MESSAGES", "LANG", "LANGUAGE")
 
 
+#: Kinds of candidate sites as shown to the user (``planner sites``).
+SITE_KIND_LABELS = {"zh": {"premises": "房产", "candidate": "候选", "generated": "生成"},
+                    "en": {"premises": "premises", "candidate": "candidate",
+                           "generated": "generated"}}
+
+
 def system_lang() -> str:
     """``"zh"`` when the system locale is Chinese (``zh_CN.UTF-8`` …), else ``"en"``."""
     for variable in LOCALE_VARIABLES:

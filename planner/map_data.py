@@ -25,6 +25,7 @@ import shapely
 
 from planner import settings
 from planner.colours import class_breaks, class_colours, class_labels, classify, score_colours
+from planner.i18n import SITE_KIND_LABELS
 from planner.map_encoding import (  # noqa: F401  (re-exported for planner.maps)
     WGS84,
     Datum,
@@ -104,7 +105,7 @@ def added_by_type(value) -> list[tuple[str, float]]:
 
 
 def candidates_payload(candidates: gpd.GeoDataFrame, setup: MapSetup) -> str:
-    """Points with rank, label, type, kind, community and the residents added per type.
+    """Points with rank, label, type (label and index), kind, community and residents added.
 
     A few dozen sites: the per-row parsing of ``added_by_type`` is cheap.
     """
@@ -127,11 +128,15 @@ def candidates_payload(candidates: gpd.GeoDataFrame, setup: MapSetup) -> str:
         gains.append([[labels.get(key, key), round(number)] for key, number in pairs])
     label = [label or name or site for label, name, site in
              zip(text("label"), text("name"), text("site_id"), strict=True)]
+    kinds = SITE_KIND_LABELS.get(setup.lang, SITE_KIND_LABELS["en"])
     return json_text({"x": x.tolist(), "y": y.tolist(),
-                  "rank": [int(rank) for rank in shown["rank"]], "label": label,
-                  "type": [labels.get(type_id, type_id) for type_id in text("type_id")],
-                  "kind": text("kind"), "community": text("community_id"),
-                  "added": nullable(added, 0), "gains": gains})
+                      "rank": [int(rank) for rank in shown["rank"]], "label": label,
+                      "type": [labels.get(type_id, type_id) for type_id in text("type_id")],
+                      # the type's index in the map's types (the picker's value), else null
+                      "t": [setup.type_index.get(type_id) for type_id in text("type_id")],
+                      "kind": [kinds.get(kind, kind) for kind in text("kind")],
+                      "community": text("community_id"),
+                      "added": nullable(added, 0), "gains": gains})
 
 
 def float_column(frame: pd.DataFrame, name: str) -> np.ndarray:

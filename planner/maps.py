@@ -180,6 +180,14 @@ STRINGS = {
     },
 }
 
+#: Legend of the candidate markers, sent with the candidates only (``{type}``:
+#: the chosen type's label).
+CANDIDATE_STRINGS = {
+    "en": {"legendType": "Candidate sites for {type}, numbered by rank",
+           "legendBest": "Best candidate site of each ranked type (none ranked for {type})"},
+    "zh": {"legendType": "{type}候选选址（数字为排名）",
+           "legendBest": "各类型排名第一的候选选址（{type}无候选）"},
+}
 
 # --------------------------------------------------------------------------- map elements
 
@@ -546,6 +554,10 @@ def _add_candidates(page: _Page, candidates: gpd.GeoDataFrame | None) -> None:
     """Ranked candidate sites numbered by rank (on when present), popups with residents added.
 
     The rank is ``rank`` (else ``greedy_rank``); sites without one are left out.
+    The markers follow the type picker (``planner_candidates.js``, inlined only
+    in maps with candidates so that other maps keep their bytes): the chosen
+    type's sites numbered 1..n, or, for a type nobody ranked, the best site of
+    each ranked type labelled with its type.
     """
     if candidates is None or len(candidates) == 0:
         return
@@ -556,8 +568,12 @@ def _add_candidates(page: _Page, candidates: gpd.GeoDataFrame | None) -> None:
     if len(ranked) == 0:
         return
     ranked = ranked.assign(rank=pd.to_numeric(ranked[rank]).astype(int))
+    page.figure.header.add_child(RawHTML(
+        f"<style>{_static('planner_candidates.css')}</style>\n"
+        f"<script>{_static('planner_candidates.js')}</script>\n"), name="planner_candidates")
     page.layer("candidates", "candidates", candidates_payload(ranked, page.setup),
-               page.setup.text["candidates"])
+               page.setup.text["candidates"],
+               options={"strings": CANDIDATE_STRINGS[page.setup.lang]})
 
 
 

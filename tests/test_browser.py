@@ -111,6 +111,9 @@ class Visit:
         return self.page.evaluate(
             "name => !!planner.layers[name] && planner.map.hasLayer(planner.layers[name])", name)
 
+    def legend_text(self, layer: str) -> str:
+        return self.page.inner_text(f'.pl-legend [data-layer="{layer}"]')
+
     def legend_rows(self) -> dict[str, bool]:
         return self.page.evaluate("""() => Object.fromEntries(Array.from(
             document.querySelectorAll('.pl-legend [data-layer]'),
@@ -150,6 +153,29 @@ class Visit:
         # a popup pans the map to fit; back to the first view for the next pixel
         self.page.evaluate("view => { planner.map.setView(view[0], view[1], {animate: false}); }",
                            self.view)
+
+    def pick_type(self, type_id: str) -> None:
+        """Choose a facility type in the picker: a mouse click on it, arrow keys, Enter."""
+        options, current, target = self.page.evaluate("""id => {
+            const select = document.getElementById('pl-type');
+            const values = Array.from(select.options, o => Number(o.value));
+            const target = planner.config.types.findIndex(t => t.id === id);
+            return [values, Number(select.value), target];
+        }""", type_id)
+        box = self.page.locator("#pl-type").bounding_box()
+        self.page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        steps = options.index(target) - options.index(current)
+        for _ in range(abs(steps)):
+            self.page.keyboard.press("ArrowDown" if steps > 0 else "ArrowUp")
+        self.page.keyboard.press("Enter")
+        self.page.wait_for_function("index => planner.typeIndex === index", arg=target,
+                                    timeout=5_000)
+        self.page.mouse.move(5, VIEWPORT["height"] // 2)
+
+    def candidate_markers(self) -> list[str]:
+        """The texts of the candidate markers in the page (one element per marker)."""
+        return self.page.evaluate("""() => Array.from(document.querySelectorAll(
+            '.pl-rank, .pl-rank-best'), el => el.innerText)""")
 
     def toggle_layer(self, label_text: str) -> None:
         """Open the layer list by hovering it and click the layer's checkbox."""
@@ -192,13 +218,13 @@ def assert_not_blank(pixels: np.ndarray) -> None:
 
 
 def sites_layers_for(layers: dict) -> dict[str, gpd.GeoDataFrame]:
-    """Two premises and three ranked candidate sites inside the communities (test data)."""
+    """Two premises and three candidate sites (two types, ranked per type) in the communities."""
     communities = layers["communities"].to_crs(4326)
     first, second = communities.geometry.iloc[0], communities.geometry.iloc[-1]
     spots = [inside_points(first, 5)[-1], inside_points(second, 5)[-1],
              inside_points(first, 5)[2], inside_points(second, 5)[3], inside_points(second, 5)[1]]
     candidates = gpd.GeoDataFrame({
-        "rank": [1, 2, 3], "type_id": ["kindergarten", "pharmacy", "kindergarten"],
+        "rank": [1, 1, 2], "type_id": ["kindergarten", "pharmacy", "kindergarten"],
         "site_id": ["g001", "g002", "HP01"],
         "label": ["Mannerheimintie · grid 002_003", "学院路 · 网格 001_002", "Old fire station"],
         "community_id": [communities["community_id"].iloc[0],
@@ -253,16 +279,43 @@ def click_every_community(visit: Visit, layers: dict, words: tuple[str, ...]) ->
         visit.close_popup()
 
 
-def click_candidates(visit: Visit, layers: dict, added: str) -> None:
-    """A click on each numbered candidate marker opens its label and the residents it adds."""
+def click_candidates(visit: Visit, layers: dict, added: str, legend: str) -> None:
+    """Each ranked type chosen with the mouse shows its own numbered markers, and only those.
+
+    A click on each marker opens its label and the residents it adds; the
+    legend names the chosen type.
+    """
     candidates = layers["candidates"]
-    for row in candidates.itertuples():
-        xy = shapely.get_coordinates(row.geometry)
-        x, y = visit.pixel(xy, avoid=(), clearance=0)
-        text = visit.click(x, y)
-        assert row.label in text and added in text
-        assert f"+{int(row.added_population)}" in text
-        visit.close_popup()
+    for type_id, ranked in candidates.groupby("type_id", sort=True):
+        visit.pick_type(type_id)
+        shown = visit.candidate_markers()
+        assert sorted(shown) == sorted(str(rank) for rank in ranked["rank"])
+        assert legend in visit.legend_text("candidates")
+        for row in ranked.itertuples():
+            xy = shapely.get_coordinates(row.geometry)
+            x, y = visit.pixel(xy, avoid=(), clearance=0)
+            text = visit.click(x, y)
+            assert row.label in text and added in text
+            assert f"+{int(row.added_population)}" in text
+            visit.close_popup()
+
+
+def unranked_type(visit: Visit, layers: dict) -> str:
+    """A type of the picker with data and no ranked candidate."""
+    ranked = set(layers["candidates"]["type_id"])
+    types = visit.page.evaluate("() => planner.config.types.map(t => t.id)")
+    return next(type_id for type_id in types if type_id not in ranked)
+
+
+def check_best_of_each_type(visit: Visit, layers: dict, unranked: str, legend: str) -> None:
+    """A type nobody ranked shows each ranked type's best site, labelled with the type."""
+    visit.pick_type(unranked)
+    candidates = layers["candidates"]
+    shown = visit.candidate_markers()
+    assert len(shown) == candidates["type_id"].nunique()
+    assert visit.page.locator(".pl-rank").count() == 0
+    assert all(text.startswith("1") for text in shown)
+    assert legend in visit.legend_text("candidates")
 
 
 def click_premises(visit: Visit, layers: dict) -> None:
@@ -335,11 +388,13 @@ def test_demo_map_clicks_with_the_mouse(browser, demo_map, helsinki_analysis, tm
     assert_not_blank(pixels)
 
     click_every_community(visit, layers, ("Coverage", catalogue.scenes[0].en))
-    click_candidates(visit, layers, "Residents added")
+    click_candidates(visit, layers, "Residents added", "numbered by rank")
+    check_best_of_each_type(visit, layers, unranked_type(visit, layers),
+                            "Best candidate site of each ranked type")
     visit.toggle_layer("Premises")
     assert visit.legend_rows()["premises"]
     click_premises(visit, layers)
-    click_candidates(visit, layers, "Residents added")
+    click_candidates(visit, layers, "Residents added", "numbered by rank")
 
     visit.toggle_layer("Missing facility types")
     assert visit.shown("missingCells") and visit.legend_rows()["missingCells"]
@@ -377,7 +432,8 @@ def test_beijing_map_on_amap_clicks_with_the_mouse(browser, beijing_map, beijing
     assert marker[2] == pytest.approx(lat, abs=2e-6)
 
     click_every_community(visit, layers, ("覆盖率",))
-    click_candidates(visit, layers, "新增覆盖人口")
+    click_candidates(visit, layers, "新增覆盖人口", "数字为排名")
+    check_best_of_each_type(visit, layers, unranked_type(visit, layers), "各类型排名第一")
     visit.toggle_layer("国有房产")
     click_premises(visit, layers)
     visit.toggle_layer("缺失设施类型数")

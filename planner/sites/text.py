@@ -7,13 +7,10 @@ import re
 import numpy as np
 import pandas as pd
 
+from planner.i18n import SITE_KIND_LABELS
 from planner.sites.run import SitesResult
 from planner.sites.tables import OUTSIDE, type_name
 
-#: site kinds as shown to the user.
-KIND_LABELS = {"zh": {"premises": "房产", "candidate": "候选", "generated": "生成"},
-               "en": {"premises": "premises", "candidate": "candidate",
-                      "generated": "generated"}}
 #: premises statuses in Chinese, for statuses written in another language.
 STATUS_ZH = {"vacant": "空置", "idle": "闲置", "in use": "在用"}
 #: HiGHS model statuses in Chinese (others are shown as HiGHS gives them).
@@ -59,7 +56,7 @@ def ranking_table(result: SitesResult, *, top: int = 3, lang: str = "en") -> str
         if zh else shown["type_id"].to_numpy(object),
         "名次" if zh else "rank": shown["rank"].to_numpy(int),
         "地点" if zh else "site": shown[site].map(_shorten).to_numpy(object),
-        "来源" if zh else "kind": shown["kind"].map(KIND_LABELS[lang]).fillna(shown["kind"])
+        "来源" if zh else "kind": shown["kind"].map(SITE_KIND_LABELS[lang]).fillna(shown["kind"])
         .to_numpy(object),
         "新增人口" if zh else "adds": shown["added_population"].round(0).to_numpy(float),
         "累计覆盖率%" if zh else "coverage %": (shown["cumulative_coverage"] * 100).round(1)

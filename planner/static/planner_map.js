@@ -431,34 +431,7 @@
     return layer;
   };
 
-  function candidatePopup(data, i) {
-    var s = P.config.strings, rows = data.gains[i].map(function (g) {
-      return "<tr><td>" + esc(g[0]) + "</td><td>+" + num(g[1]) + "</td></tr>";
-    }).join("");
-    return '<div class="pl-title"><span class="pl-rank-inline">' + data.rank[i] + "</span> " +
-      esc(data.label[i]) + "</div>" +
-      '<table class="pl-table pl-kv"><tr><th>' + s.rank + "</th><td>" + data.rank[i] + "</td></tr>" +
-      "<tr><th>" + s.type + "</th><td>" + esc(data.type[i]) + "</td></tr>" +
-      (data.kind[i] ? "<tr><th>" + s.kind + "</th><td>" + esc(data.kind[i]) + "</td></tr>" : "") +
-      (data.community[i] ? "<tr><th>" + s.community + "</th><td>" + esc(data.community[i]) + "</td></tr>" : "") +
-      "</table><div><b>" + s.added + "</b></div>" +
-      '<table class="pl-table">' + rows + "</table>";
-  }
-
-  P.candidates = function (data) {
-    var layer = L.featureGroup();
-    data.x.forEach(function (x, i) {
-      var rank = data.rank[i];
-      L.marker([data.y[i], x], {
-        icon: L.divIcon({ html: "<div>" + rank + "</div>", className: "pl-rank",
-          iconSize: [24, 24], iconAnchor: [12, 12], popupAnchor: [0, -10] }),
-        title: data.label[i], riseOnHover: true, zIndexOffset: 1000 - rank
-      }).bindPopup(function () { return candidatePopup(data, i); }, { className: "pl-popup", minWidth: 220 })
-        .addTo(layer);
-    });
-    P.layers.candidates = layer;
-    return layer;
-  };
+  // P.candidates: planner_candidates.js, inlined only in maps with candidates
 
   // ------------------------------------------------------------------ controls
 
