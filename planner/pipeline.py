@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,8 +174,13 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
     check_area_layers(area, communities=communities, population=population)
     inputs.extend(Path(layer.attrs["path"]) for layer in (population, communities)
                   if layer is not None and layer.attrs.get("path"))
-    facilities, conflicts = _facilities(area, cat, facility_lists, facilities_crs, clock, inputs)
-    network = clock.run("network", build_network, area)
+    # the walking network does not depend on the facilities: it is built on a second
+    # thread while they are classified (numpy, pyarrow and GEOS release the GIL)
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        network_built = beside.submit(clock.run, "network", build_network, area)
+        facilities, conflicts = _facilities(area, cat, facility_lists, facilities_crs, clock,
+                                            inputs)
+        network = network_built.result()
     limits = {type_id: threshold * settings.search_limit_factor
               for type_id, threshold in cat.thresholds_m().items()}
 
