@@ -74,10 +74,10 @@ def _optimal_note(result: SitesResult, row, lang: str) -> str:
     if lang == "zh":
         status = SOLVER_STATUS_ZH.get(row.status, row.status)
         return (f"  {label}：贪心 {row.greedy_population:.0f} / 最优 "
-                f"{row.optimal_population:.0f}（比值 {row.greedy_ratio:.3f}，差距 "
+                f"{row.optimal_population:.0f}（比值 {row.greedy_ratio:.3f}，求解器最优性差距 "
                 f"{row.mip_gap:.2%}，{status}）")
     return (f"  {label}: greedy {row.greedy_population:.0f} / optimal "
-            f"{row.optimal_population:.0f} (ratio {row.greedy_ratio:.3f}, gap "
+            f"{row.optimal_population:.0f} (ratio {row.greedy_ratio:.3f}, solver's optimality gap "
             f"{row.mip_gap:.2%}, {row.status})")
 
 
@@ -132,7 +132,7 @@ def _plan_note(result: SitesResult, lang: str) -> str:
         return (f"{summary.get('premises_available', 0)} 处可用房产中 "
                 f"{summary.get('premises_used', 0)} 处共 {summary.get('assignments', 0)} 项设施，"
                 f"新增覆盖 {summary.get('added_population', 0):.0f} 人次（按类型累计；HiGHS "
-                f"求解{status}，差距 {summary.get('mip_gap', 0):.2%}）")
+                f"求解{status}，最优性差距 {summary.get('mip_gap', 0):.2%}）")
     return (f"{summary.get('assignments', 0)} facilities in "
             f"{summary.get('premises_used', 0)} of {summary.get('premises_available', 0)} "
             f"available premises newly reach {summary.get('added_population', 0):.0f} "
