@@ -19,6 +19,7 @@ import shapely
 from pyproj import CRS
 
 from planner.errors import PlannerError, one_line
+from planner.i18n import message as message_in_lang
 from planner.opl import Objects, read_opl
 from planner.walk_rules import EDGE_TAGS, WAY_TAGS, walkable_mask
 
@@ -124,16 +125,16 @@ def read_osm(path: Path, keys: list[str]):
 
     poi = frozenset(poi_keys(keys))
     way_keys = poi | {"building", "landuse", "place", "boundary"}
+    wanted = list(dict.fromkeys([*keys, *WAY_TAGS, *POLYGON_FEATURES, "area"]))
     try:
         relations = _relation_members(path, sorted(way_keys))
         index = osmium.index.create_map("flex_mem")
-        with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
-            opl = Path(folder) / "selected.opl"
-            _write_selection(path, opl, index, way_keys)
-            text = opl.read_bytes()
-        if not text:
-            message = "no ways in the file"
-            raise PlannerError(message, path)
+        node_part, way_part = read_opl(_selection(path, index, way_keys), wanted)
+        if _mostly_unlocated(way_part):
+            # ways before their nodes (an unsorted file): store every location first
+            index = osmium.index.create_map("flex_mem")
+            node_part, way_part = read_opl(
+                _selection(path, index, way_keys, locations_first=True), wanted)
         if relations:
             rel_ids, rel_tags, rel_wkb = _assemble_relations(path, index, relations,
                                                              frozenset(keys))
@@ -143,14 +144,13 @@ def read_osm(path: Path, keys: list[str]):
         raise
     except Exception as error:  # osmium raises RuntimeError on corrupt input
         kind = "PBF" if path.suffix.lower() == ".pbf" else "XML"
-        message = f"cannot read OSM {kind} ({one_line(error)})"
+        message = message_in_lang(f"cannot read OSM {kind} ({one_line(error)})",
+                                  f"无法读取 OSM {kind} 文件（{one_line(error)}）")
         raise PlannerError(message, path) from error
-    wanted = list(dict.fromkeys([*keys, *WAY_TAGS, *POLYGON_FEATURES, "area"]))
-    node_part, way_part = read_opl(text, wanted)
-    del text
     network = _network_ways(way_part)
     if not network.any():
-        message = "no ways in the file"
+        message = message_in_lang("no walkable ways with located nodes in the file",
+                                  "文件中没有带坐标的可步行道路（way）")
         raise PlannerError(message, path)
     nodes, edges = _segments_table(way_part, network)
     features = _features(node_part, way_part, (rel_ids, rel_tags, rel_wkb), keys, poi)
@@ -166,17 +166,43 @@ def _osm_file(path: Path):
     return osmium.io.File(str(path))
 
 
-def _write_selection(path: Path, opl: Path, index, way_keys: frozenset[str]) -> None:
+def _selection(path: Path, index, way_keys: frozenset[str], *,
+               locations_first: bool = False) -> bytes:
+    """The OPL text of :func:`_write_selection` (empty when nothing was selected)."""
+    with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
+        opl = Path(folder) / "selected.opl"
+        _write_selection(path, opl, index, way_keys, locations_first=locations_first)
+        text = opl.read_bytes()
+    if not text:
+        message = message_in_lang("no ways in the file", "文件中没有道路（way）")
+        raise PlannerError(message, path)
+    return text
+
+
+def _mostly_unlocated(ways: Objects) -> bool:
+    """More than half of the way nodes without a location: the ways came before their
+    nodes (an extract cut at its edge lacks only a few)."""
+    return ways.valid is not None and len(ways.valid) > 0 and \
+        np.count_nonzero(ways.valid) * 2 < len(ways.valid)
+
+
+def _write_selection(path: Path, opl: Path, index, way_keys: frozenset[str], *,
+                     locations_first: bool = False) -> None:
     """Nodes and ways a run needs, as OPL with way-node locations, all in C++.
 
     Every node location goes into ``index`` (for the relations); ways pass
-    with a feature key or ``highway``, nodes with a point-feature key.
+    with a feature key or ``highway``, nodes with a point-feature key. With
+    ``locations_first`` the nodes are read in a pass of their own before, so
+    that ways listed before their nodes get their locations too.
     """
     import osmium
     from osmium.filter import KeyFilter
 
     locations = osmium.NodeLocationsForWays(index)
     locations.ignore_errors()
+    if locations_first:
+        with osmium.io.Reader(_osm_file(path), osmium.osm.NODE) as reader:
+            osmium.apply(reader, locations)
     # filters must outlive the pass
     ways = KeyFilter(*sorted(way_keys | {"highway"})).enable_for(osmium.osm.WAY)
     nodes = KeyFilter(*sorted(way_keys - {"landuse"})).enable_for(osmium.osm.NODE)

@@ -8,6 +8,8 @@ hold them to it on small hand-made inputs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import shapely
@@ -112,3 +114,26 @@ def test_sorted_node_lookup_equals_hashing():
         plain = sources._network_nodes(edges, shuffled)
         pd.testing.assert_frame_equal(fast[0], plain[0])
         pd.testing.assert_frame_equal(fast[1], plain[1])
+
+
+def test_ways_listed_before_their_nodes_get_their_locations(tmp_path):
+    """An unsorted file (ways first) reads like the sorted one: the locations are stored first."""
+    node_lines = [f'<node id="{i + 1}" lat="{39.96 + 0.001 * (i // 4):.4f}" '
+                  f'lon="{116.35 + 0.001 * (i % 4):.4f}" version="1"/>' for i in range(16)]
+    way_lines = [f'<way id="{100 + row}" version="1">'
+                 + "".join(f'<nd ref="{row * 4 + column + 1}"/>' for column in range(4))
+                 + '<tag k="highway" v="residential"/></way>' for row in range(4)]
+
+    def write(name: str, body: list[str]) -> Path:
+        path = tmp_path / name
+        path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n'
+                        + "\n".join(body) + "\n</osm>\n", encoding="utf-8")
+        return path
+
+    keys = osm_reader.merge_keys([])
+    nodes, edges, _ = osm_reader.read_osm(write("sorted.osm", node_lines + way_lines), keys)
+    late_nodes, late_edges, _ = osm_reader.read_osm(
+        write("unsorted.osm", way_lines + node_lines), keys)
+    pd.testing.assert_frame_equal(nodes, late_nodes)
+    pd.testing.assert_frame_equal(edges, late_edges)
+    assert len(edges) == 12
