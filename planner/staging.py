@@ -412,7 +412,8 @@ class _Forked:
         # their pages stay shared instead of being copied by a collection
         gc.freeze()
         try:
-            self.process = context.Process(target=_child, args=(sender, function, args),
+            self.process = context.Process(target=_child,
+                                           args=(sender, function, args, os.getpid()),
                                            daemon=True)
             self.process.start()
         finally:
@@ -472,11 +473,27 @@ def _portable_record(record: logging.LogRecord) -> logging.LogRecord:
     return record
 
 
-def _child(sender, function: Callable, args: tuple) -> None:
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel kill this child when the parent dies, even by SIGKILL (Linux).
+
+    Else an orphan could go on writing into the hidden folder of a run that a
+    later run is about to clean up.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6").prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
+def _child(sender, function: Callable, args: tuple, parent: int) -> None:
     """The forked child: run ``function``, send back its log, warnings and outcome."""
     # the parent decides: a Ctrl-C reaches both, and the parent then kills this process
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    _die_with_parent(parent)
 
     def handle(logger: logging.Logger, record: logging.LogRecord) -> None:
         if not logger.disabled and logger.filter(record):

@@ -125,3 +125,37 @@ def test_write_csv_leaves_other_columns_to_pandas(tmp_path):
     write_csv(frame, tmp_path / "fast.csv")
     frame.to_csv(tmp_path / "pandas.csv", index=False, encoding="utf-8")
     assert (tmp_path / "fast.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
+
+
+def test_the_child_dies_with_a_killed_parent(tmp_path):
+    """SIGKILL of the run leaves no child writing into its hidden folder."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import os, signal, sys, time
+        from planner import staging
+        with staging.beside(time.sleep, 60) as work:
+            print(work.process.pid, flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=False)
+    assert run.returncode == -signal.SIGKILL
+    if not run.stdout.strip():
+        pytest.skip("no fork here")
+    child = int(run.stdout.split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        # a zombie is dead too: it only waits for init to reap it
+        with open(f"/proc/{child}/stat", encoding="ascii") as handle:
+            if handle.read().split(") ", 1)[1].startswith("Z"):
+                return
+        time.sleep(0.05)
+    pytest.fail(f"child {child} still runs after its parent was killed")
