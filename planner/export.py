@@ -74,15 +74,16 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
         return write_outputs(analysis, out_dir, {**layers, **extra_layers},
                              render_map=render_map, extra_files=extra_files, sites=sites,
                              stopwatch=clock, **map_options)
-    from planner.layers import analysis_layers, facility_layer, residence_layer
-
-    def computed() -> dict:
-        return {**analysis_layers(analysis, full=full, stopwatch=clock), **extra_layers}
+    from planner.layers import analysis_layers, base_layers
 
     # the layers that need no computing are written while the service areas
-    # and the gaps are computed (write_outputs checks that they came first)
-    first = {"facilities": facility_layer(analysis), "residences": residence_layer(analysis),
-             "communities": analysis.communities}
+    # and the gaps are computed
+    first = base_layers(analysis)
+
+    def computed() -> dict:
+        return {**analysis_layers(analysis, full=full, stopwatch=clock, base=first),
+                **extra_layers}
+
     return write_outputs(analysis, out_dir, computed, render_map=render_map,
                          extra_files=extra_files, sites=sites, stopwatch=clock,
                          first_layers=first, **map_options)

@@ -42,14 +42,26 @@ def residence_layer(analysis: Analysis) -> gpd.GeoDataFrame:
     return analysis.residences[columns]
 
 
+def base_layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
+    """The layers that need no computing: ``facilities``, ``residences``, ``communities``.
+
+    The first layers of :func:`analysis_layers`, the same objects when passed
+    to it as ``base`` (:func:`planner.export.write_analysis` writes them while
+    the others are computed).
+    """
+    return {"facilities": facility_layer(analysis), "residences": residence_layer(analysis),
+            "communities": analysis.communities.copy()}
+
+
 def gap_layer(analysis: Analysis, cell_m: float | None = None) -> gpd.GeoDataFrame:
     """:func:`planner.gaps.gap_cells` of the analysis' residences, hexagons ``cell_m`` wide."""
     return gap_cells(residence_layer(analysis), analysis.catalogue.thresholds_m(), cell_m=cell_m)
 
 
 def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool = False,
-                    gap_cell_m: float | None = None,
-                    stopwatch: Stopwatch | None = None) -> dict[str, gpd.GeoDataFrame]:
+                    gap_cell_m: float | None = None, stopwatch: Stopwatch | None = None,
+                    base: dict[str, gpd.GeoDataFrame] | None = None,
+                    ) -> dict[str, gpd.GeoDataFrame]:
     """The GeoPackage layers of the output contract.
 
     A district gets every layer; at city scale the heavy ones (the walking
@@ -71,6 +83,9 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
         Times the stages ``layers``, ``service_cells``, ``isochrones`` and
         ``gaps`` (the wait for the gap hexagons, computed on a second thread
         meanwhile).
+    base
+        :func:`base_layers` of the analysis when already made; they are
+        returned as they are, first.
 
     Returns
     -------
@@ -94,11 +109,9 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
     # the gap hexagons (numpy, GIL released) are computed beside the service areas
     with ThreadPoolExecutor(max_workers=1) as pool:
         with clock.stage("layers"):
-            residences = residence_layer(analysis)
-            gaps = pool.submit(gap_cells, residences, analysis.catalogue.thresholds_m(),
-                               cell_m=gap_cell_m)
-            layers = {"facilities": facility_layer(analysis), "residences": residences,
-                      "communities": analysis.communities.copy(), "gaps": None}
+            layers = {**(base_layers(analysis) if base is None else base), "gaps": None}
+            gaps = pool.submit(gap_cells, layers["residences"],
+                               analysis.catalogue.thresholds_m(), cell_m=gap_cell_m)
             if full or analysis.network.n_edges <= settings.max_default_walk_edges:
                 layers["walk_edges"] = analysis.network.edges_frame()
         if isochrones:

@@ -278,7 +278,7 @@ def write_outputs(analysis: Any, out_dir: str | Path,
         The first layers of ``layers``, known before it is computed: written
         by a forked child (:func:`planner.staging.beside`) while ``layers``
         is computed. When they turn out not to be the first layers of
-        ``layers`` (other names, order or values), the GeoPackage is written
+        ``layers`` (other names, order or objects), the GeoPackage is written
         again from ``layers`` alone: the file is always ``layers``.
     **map_options
         ``lang``, ``basemap``, ``tianditu_key``, ``title`` (:data:`MAP_OPTIONS`).
@@ -331,14 +331,11 @@ def _write_first_layers(path: Path, layers: Mapping) -> dict[str, float]:
 
 
 def _written_first(first: Mapping, layers: Mapping) -> set[str]:
-    """The names of ``first``: when they are the first of ``layers``, in order, equal; else none."""
-    if list(layers)[:len(first)] != list(first):
+    """The names of ``first`` when they are the first of ``layers``, in order, the same
+    objects; else none."""
+    if list(layers)[:len(first)] != list(first) or any(
+            layers[name] is not frame for name, frame in first.items()):
         return set()
-    for name, frame in first.items():
-        other = layers[name]
-        if other is not frame and not (type(other) is type(frame) and other.crs == frame.crs
-                                       and other.equals(frame)):
-            return set()
     return set(first)
 
 

@@ -160,3 +160,24 @@ def test_the_child_dies_with_a_killed_parent(tmp_path):
                 return
         time.sleep(0.05)
     pytest.fail(f"child {child} still runs after its parent was killed")
+
+
+def test_first_layers_written_beside_are_the_layers_or_written_again(helsinki_analysis, tmp_path):
+    """The layers written early by a child end up in the file only when they are the ones
+    computed; other frames are replaced, so the GeoPackage always holds ``layers``."""
+    import pyogrio
+
+    from planner.layers import analysis_layers, base_layers
+    from planner.outputs import write_outputs
+
+    base = base_layers(helsinki_analysis)
+    layers = analysis_layers(helsinki_analysis, isochrones=False, base=base)
+    assert all(layers[name] is frame for name, frame in base.items())
+    stale = {"facilities": base["facilities"].iloc[:3]}
+    for name, first in (("same", base), ("stale", stale)):
+        out = write_outputs(helsinki_analysis, tmp_path / name, lambda: layers,
+                            render_map=lambda _analysis, path: path.write_text("map"),
+                            first_layers=first)
+        gpkg = out / "coverage.gpkg"
+        assert [layer for layer, _ in pyogrio.list_layers(gpkg)] == list(layers)
+        assert pyogrio.read_info(gpkg, layer="facilities")["features"] == len(layers["facilities"])
