@@ -189,18 +189,24 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
         built = Access(network, facilities.geometry, facilities["type_id"], limits)
         return built if tile_m else built.solve()
 
-    access = clock.run("access", build_access)
-    facilities = facilities.assign(on_network=access.facility_snap.snapped)
-    _warn_stray(facilities)
     quality: dict = {"warnings": []}
-    residences = _residences(area, cat, population, floor_area_per_person_m2, default_storeys,
-                             clock, inputs, quality)
-    if len(residences) == 0:
-        message = ("no residences found in the area (no residential buildings and no "
-                   "population layer)")
-        raise PlannerError(message, source if isinstance(source, str | Path) else None)
-    boundaries = clock.run("communities", _communities, communities, area, residences, inputs)
-    residences = residences.assign(community_id=assign_communities(residences, boundaries))
+    homes_args = (area, cat, population, floor_area_per_person_m2, default_storeys, communities,
+                  source if isinstance(source, str | Path) else None)
+    # the homes and communities do not depend on the search: on a city they are found
+    # by a forked child while this process snaps the facilities and contracts the graph
+    with _beside_if_large(network, _homes, *homes_args) as finding_homes:
+        access = clock.run("access", build_access)
+        facilities = facilities.assign(on_network=access.facility_snap.snapped)
+        _warn_stray(facilities)
+        residences, boundaries, homes_timings, homes_inputs, homes_quality = \
+            finding_homes.result()
+    for stage, seconds in homes_timings.items():
+        clock.timings[stage] = seconds
+        if clock.progress is not None:
+            clock.progress(stage, seconds)
+    inputs.extend(homes_inputs)
+    quality["warnings"].extend(homes_quality.pop("warnings"))
+    quality.update(homes_quality)
     snap = clock.run("snap", network.snap, residences.geometry)
     if tile_m:
         distance_m = clock.run("distances", tiled_point_distances, network, facilities.geometry,
@@ -280,6 +286,40 @@ def _warn_stray(facilities: gpd.GeoDataFrame) -> None:
                     "walking network) and reach nobody: %s", stray["facility_id"].nunique(),
                     settings.max_snap_distance_m,
                     ", ".join(sorted(stray["facility_id"].unique())[:10]))
+
+
+def _beside_if_large(network: WalkNetwork, function, *args):
+    """:func:`planner.staging.beside` on a network of a city's size, else ``function``
+    called in this process when its result is asked for."""
+    from planner.staging import beside, inline
+
+    if network.n_edges >= settings.min_edges_beside:
+        return beside(function, *args)
+    return inline(function, *args)
+
+
+def _homes(area: Area, cat: Catalogue, population, floor_area_per_person_m2, default_storeys,
+           communities, source: str | Path | None) -> tuple:
+    """Residences (with their community) and communities, apart from the search.
+
+    Returns
+    -------
+    tuple
+        ``(residences, boundaries, timings, inputs, quality)``: the timings of
+        the stages ``residences`` and ``communities``, the input files read and
+        the quality record's entries, for the caller to merge (this may run in
+        a forked child, :func:`_beside_if_large`).
+    """
+    clock, inputs, quality = Stopwatch(), [], {"warnings": []}
+    residences = _residences(area, cat, population, floor_area_per_person_m2, default_storeys,
+                             clock, inputs, quality)
+    if len(residences) == 0:
+        message = ("no residences found in the area (no residential buildings and no "
+                   "population layer)")
+        raise PlannerError(message, source)
+    boundaries = clock.run("communities", _communities, communities, area, residences, inputs)
+    residences = residences.assign(community_id=assign_communities(residences, boundaries))
+    return residences, boundaries, clock.timings, inputs, quality
 
 
 def _residences(area: Area, cat: Catalogue, population, floor_area_per_person_m2,

@@ -223,5 +223,21 @@ map_facility_cell_m: float = 250.0
 #: GeoPackage layers while the service areas are computed, then ``map.html``,
 #: ``report.html`` and the CSV tables while the other layers are written;
 #: ``False`` does it all one step after the other in this process (e.g. to
-#: profile the map). The files are the same either way.
+#: profile the map). The files are the same either way. Also governs the
+#: homes found beside the search on a city (:data:`min_edges_beside`).
 parallel_outputs: bool = True
+
+#: Walking networks with at least this many edges (a city) have their homes
+#: and communities found by a forked child while this process snaps the
+#: facilities and contracts the graph (:func:`planner.staging.beside`; off
+#: with :data:`parallel_outputs`). Smaller areas do it in turn: a fork costs
+#: more than it saves there.
+min_edges_beside: int = 50_000
+
+#: Above this many residences, and unless ``full=True`` (``--full``), the
+#: residences' walking distances (one ``dist_<type>`` column per type) are
+#: written to ``residence_distances.parquet`` (GeoParquet, joined by
+#: ``residence_id``) and the GeoPackage's ``residences`` layer keeps the other
+#: columns: a city's 300k × 55 distances are half the GeoPackage and seconds
+#: of GDAL's writing, GeoParquet writes them in a fraction of that.
+max_default_residence_distances: int = 100_000

@@ -427,7 +427,7 @@ class _Forked:
                 kind, payload = self.receiver.recv()
             except EOFError:
                 self.process.join()
-                message = (f"the worker process writing the results ended unexpectedly "
+                message = (f"a worker process of the run ended unexpectedly "
                            f"(exit code {self.process.exitcode})")
                 raise RuntimeError(message) from None
             if kind == "log":
@@ -516,6 +516,13 @@ def _child(sender, function: Callable, args: tuple, parent: int) -> None:
     else:
         sender.send(("done", value))
     sender.close()
+
+
+@contextlib.contextmanager
+def inline(function: Callable, *args) -> Iterator[_Inline]:
+    """:func:`beside`'s fallback on purpose: ``function(*args)`` runs in this
+    process when ``result()`` is called."""
+    yield _Inline(function, args)
 
 
 def _can_fork() -> bool:

@@ -1,0 +1,80 @@
+"""Homes and communities found by a forked child beside the search (a city's run).
+
+:func:`planner.pipeline.analyze` finds the residences and the communities in
+a forked child while it snaps the facilities and searches, when the walking
+network is large (:data:`planner.settings.min_edges_beside`). These tests
+force that path on the real Helsinki extract and hold it to the in-process
+one: the same analysis, the same records, the same errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import pandas as pd
+import pytest
+
+from planner import pipeline, staging
+from planner import settings as planner_settings
+from planner.errors import PlannerError
+from tests.conftest import DEMO_COMMUNITIES
+
+
+@pytest.fixture
+def forking(monkeypatch):
+    """Fork even when an earlier test left idle threads behind (Dask's, in test_batch)."""
+    monkeypatch.setattr(staging.threading, "active_count", lambda: 1)
+    if not staging._can_fork():
+        pytest.skip("no fork here (not Linux, or parallel work switched off)")
+
+
+def _analyze(area, monkeypatch, *, beside: bool, **options):
+    monkeypatch.setattr(planner_settings, "min_edges_beside", 0 if beside else 10**12)
+    stages: list[str] = []
+    analysis = pipeline.analyze(area, progress=lambda stage, _: stages.append(stage),
+                                **options)
+    return analysis, stages
+
+
+def test_homes_found_beside_equal_those_found_in_turn(helsinki_area, monkeypatch, forking):
+    forked, forked_stages = _analyze(helsinki_area, monkeypatch, beside=True,
+                                     communities=DEMO_COMMUNITIES)
+    in_turn, in_turn_stages = _analyze(helsinki_area, monkeypatch, beside=False,
+                                       communities=DEMO_COMMUNITIES)
+    pd.testing.assert_frame_equal(forked.residences, in_turn.residences)
+    pd.testing.assert_frame_equal(forked.communities, in_turn.communities)
+    pd.testing.assert_frame_equal(forked.summary, in_turn.summary)
+    assert forked.quality == in_turn.quality
+    assert forked.inputs == in_turn.inputs
+    # every stage is reported once, in the same order, with the child's timings
+    assert forked_stages == in_turn_stages
+    assert list(forked.timings_s) == list(in_turn.timings_s)
+    assert forked.timings_s["residences"] > 0
+
+
+def test_an_area_without_homes_fails_the_same_beside(helsinki_area, monkeypatch, forking):
+    find_homes = pipeline.residences_from_buildings
+
+    def no_homes(features, **_):
+        return find_homes(features.iloc[:0])
+
+    monkeypatch.setattr(pipeline, "residences_from_buildings", no_homes)
+    messages = []
+    for beside in (True, False):
+        with pytest.raises(PlannerError, match="no residences found") as raised:
+            _analyze(helsinki_area, monkeypatch, beside=beside)
+        messages.append(str(raised.value))
+    assert messages[0] == messages[1]
+
+
+def test_the_childs_warnings_reach_the_parent(helsinki_area, monkeypatch, forking, caplog):
+    # every building without storeys: the warning on the default storeys is logged
+    features = helsinki_area.features.drop(columns=["building:levels"], errors="ignore")
+    area = dataclasses.replace(helsinki_area, features=features)
+    with caplog.at_level(logging.WARNING, logger="planner"):
+        analysis, _ = _analyze(area, monkeypatch, beside=True)
+    logged = [record.getMessage() for record in caplog.records
+              if "storeys" in record.getMessage()]
+    assert logged
+    assert logged[0] in analysis.quality["warnings"]
