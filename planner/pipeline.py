@@ -38,7 +38,9 @@ from planner.errors import PlannerError
 from planner.facility_lists import merge_with_osm, name_conflicts, read_facility_list
 from planner.network import WalkNetwork, build_network
 from planner.preflight import check_area_layers, read_user_layer
+from planner.reach_cells import StreetReach
 from planner.sources import Area, download_area, load_area, read_layer
+from planner.staging import beside, inline
 from planner.tiling import tiled_point_distances
 from planner.timing import Progress, Stopwatch
 
@@ -80,6 +82,10 @@ class Analysis:
         excluded as non-homes), ``types`` (with and without data),
         ``network`` (dropped fragments, grade-separated snapping, compounds
         without paths, detour) and ``warnings``.
+    street_reach
+        The streets within reach of every type (:class:`planner.reach_cells.StreetReach`)
+        when drawn ahead (``analyze(service_areas=True)`` on a city), else None:
+        :func:`planner.layers.analysis_layers` then computes them.
     """
 
     area: Area
@@ -96,6 +102,7 @@ class Analysis:
     name_conflicts: pd.DataFrame | None = None
     type_status: pd.DataFrame | None = None
     quality: dict = field(default_factory=dict)
+    street_reach: StreetReach | None = None
 
     @property
     def distance_columns(self) -> list[str]:
@@ -121,6 +128,7 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
     default_storeys: int | None = None,
     tile_m: float | None = None,
     progress: Progress | None = None,
+    service_areas: bool = False,
 ) -> Analysis:
     """Run the coverage analysis of one area.
 
@@ -153,6 +161,11 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
         memory on a whole city; the result is the same (see :mod:`planner.tiling`).
     progress
         Called with ``(stage, seconds)`` after each stage.
+    service_areas
+        Whether the results will be drawn with the service areas
+        (:func:`planner.export.write_analysis` does): on a city their streets
+        within reach are then computed by a forked child beside the last
+        stages, kept as :attr:`Analysis.street_reach` (stage ``street_reach``).
     """
     clock = Stopwatch(progress)
     inputs: list[Path] = []
@@ -176,8 +189,8 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
                   if layer is not None and layer.attrs.get("path"))
     # the walking network does not depend on the facilities: it is built on a second
     # thread while they are classified (numpy, pyarrow and GEOS release the GIL)
-    with ThreadPoolExecutor(max_workers=1) as beside:
-        network_built = beside.submit(clock.run, "network", build_network, area)
+    with ThreadPoolExecutor(max_workers=1) as second_thread:
+        network_built = second_thread.submit(clock.run, "network", build_network, area)
         facilities, conflicts = _facilities(area, cat, facility_lists, facilities_crs, clock,
                                             inputs)
         network = network_built.result()
@@ -200,33 +213,40 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
         _warn_stray(facilities)
         residences, boundaries, homes_timings, homes_inputs, homes_quality = \
             finding_homes.result()
-    for stage, seconds in homes_timings.items():
-        clock.timings[stage] = seconds
-        if clock.progress is not None:
-            clock.progress(stage, seconds)
+    _adopt_timings(clock, homes_timings)
     inputs.extend(homes_inputs)
     quality["warnings"].extend(homes_quality.pop("warnings"))
     quality.update(homes_quality)
-    snap = clock.run("snap", network.snap, residences.geometry)
-    if tile_m:
-        distance_m = clock.run("distances", tiled_point_distances, network, facilities.geometry,
-                               facilities["type_id"], limits, residences.geometry, tile_m)
-    else:
-        distance_m = clock.run("distances", access.point_distances, snap=snap)
-    # one truth: coverage counts exactly the distances the residences layer publishes
-    distance_m = np.round(distance_m, 1)
-    residences = _with_distances(residences, distance_m, snap, cat, area)
-    status = type_status(cat, facilities)
-    community_table, summary = clock.run("coverage", community_coverage, residences,
-                                         distance_m, cat, boundaries,
-                                         status["facilities_in_area"].to_numpy())
-    summary["threshold_min"] = np.round(summary["threshold_m"] / speed / 60, 1)
-    labels = cat.types_frame().set_index("type_id")
-    for column in ("scene_zh", "scene_en", "type_zh", "type_en"):
-        summary[column] = summary["type_id"].map(labels[column])
-    residences, community_table = clock.run(
-        "network_quality", _network_quality, area, access, facilities, snap,
-        residences, distance_m, community_table, quality)
+    # the streets within reach of every type (for the service-area layers) need the
+    # search only: on a city a forked child draws them while this process goes on
+    reach_ahead = service_areas and not tile_m and network.n_edges >= settings.min_edges_beside
+    with (beside(_street_reach, network, access, cat, facilities) if reach_ahead
+          else inline(lambda: None)) as reaching:
+        snap = clock.run("snap", network.snap, residences.geometry)
+        if tile_m:
+            distance_m = clock.run("distances", tiled_point_distances, network,
+                                   facilities.geometry, facilities["type_id"], limits,
+                                   residences.geometry, tile_m)
+        else:
+            distance_m = clock.run("distances", access.point_distances, snap=snap)
+        # one truth: coverage counts exactly the distances the residences layer publishes
+        distance_m = np.round(distance_m, 1)
+        residences = _with_distances(residences, distance_m, snap, cat, area)
+        status = type_status(cat, facilities)
+        community_table, summary = clock.run("coverage", community_coverage, residences,
+                                             distance_m, cat, boundaries,
+                                             status["facilities_in_area"].to_numpy())
+        summary["threshold_min"] = np.round(summary["threshold_m"] / speed / 60, 1)
+        labels = cat.types_frame().set_index("type_id")
+        for column in ("scene_zh", "scene_en", "type_zh", "type_en"):
+            summary[column] = summary["type_id"].map(labels[column])
+        residences, community_table = clock.run(
+            "network_quality", _network_quality, area, access, facilities, snap,
+            residences, distance_m, community_table, quality)
+        street_reach = reaching.result()
+    if street_reach is not None:
+        street_reach.network = network
+        _adopt_timings(clock, street_reach.timings_s)
     _type_quality(cat, status, quality)
     parameters = {
         "walk_speed_m_per_s": speed,
@@ -245,7 +265,7 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
                     facilities=facilities, residences=residences,
                     communities=community_table, summary=summary, parameters=parameters,
                     inputs=inputs, timings_s=clock.timings, name_conflicts=conflicts,
-                    type_status=status, quality=quality)
+                    type_status=status, quality=quality, street_reach=street_reach)
 
 
 def _load(source, place, bbox, cat: Catalogue, crs, clock: Stopwatch) -> Area:
@@ -288,11 +308,27 @@ def _warn_stray(facilities: gpd.GeoDataFrame) -> None:
                     ", ".join(sorted(stray["facility_id"].unique())[:10]))
 
 
+def _adopt_timings(clock: Stopwatch, timings: dict[str, float]) -> None:
+    """Record and report stages timed elsewhere (a forked child's)."""
+    for stage, seconds in timings.items():
+        clock.timings[stage] = seconds
+        if clock.progress is not None:
+            clock.progress(stage, seconds)
+
+
+def _street_reach(network: WalkNetwork, access: Access, cat: Catalogue,
+                  facilities: gpd.GeoDataFrame) -> StreetReach:
+    """:class:`planner.reach_cells.StreetReach` of every catalogue type, timed."""
+    clock = Stopwatch()
+    reach = clock.run("street_reach", StreetReach, network, access, cat.thresholds_m(),
+                      facility_points=facilities.geometry.to_numpy())
+    reach.timings_s = clock.timings
+    return reach
+
+
 def _beside_if_large(network: WalkNetwork, function, *args):
     """:func:`planner.staging.beside` on a network of a city's size, else ``function``
     called in this process when its result is asked for."""
-    from planner.staging import beside, inline
-
     if network.n_edges >= settings.min_edges_beside:
         return beside(function, *args)
     return inline(function, *args)

@@ -330,6 +330,11 @@ class StreetReach:
         self._piece_type = np.concatenate([part[2] for part in parts]).astype(np.int64)
         self.street_coordinates = sum(int(part[3]) + 2 * int(part[4]) for part in parts)
 
+    def __getstate__(self) -> dict:
+        # the network stays behind: the reach is sent back from a forked child
+        # (planner.pipeline) to the process that holds the network already
+        return {**self.__dict__, "network": None}
+
     def cells(self) -> gpd.GeoDataFrame:
         """The ``service_cells`` layer (:func:`service_cells`)."""
         cell = self.cell_m
@@ -408,6 +413,14 @@ def analysis_service_cells(analysis, **kwargs) -> gpd.GeoDataFrame:
 
 
 def analysis_street_reach(analysis, **kwargs) -> StreetReach:
-    """:class:`StreetReach` of every catalogue type of a :class:`planner.pipeline.Analysis`."""
+    """:class:`StreetReach` of every catalogue type of a :class:`planner.pipeline.Analysis`.
+
+    The one the analysis computed ahead (``analyze(service_areas=True)``) when
+    it has one and no other ``cell_m`` is asked for.
+    """
+    ready = getattr(analysis, "street_reach", None)
+    if ready is not None and kwargs.get("cell_m", ready.cell_m) == ready.cell_m:
+        ready.network = analysis.network
+        return ready
     return StreetReach(analysis.network, analysis.access, analysis.catalogue.thresholds_m(),
                        facility_points=analysis.facilities.geometry.to_numpy(), **kwargs)

@@ -78,3 +78,20 @@ def test_the_childs_warnings_reach_the_parent(helsinki_area, monkeypatch, forkin
               if "storeys" in record.getMessage()]
     assert logged
     assert logged[0] in analysis.quality["warnings"]
+
+
+def test_service_areas_drawn_ahead_equal_those_drawn_after(helsinki_area, monkeypatch, forking):
+    from planner.layers import analysis_layers
+
+    ahead, stages = _analyze(helsinki_area, monkeypatch, beside=True,
+                             communities=DEMO_COMMUNITIES, service_areas=True)
+    after, _ = _analyze(helsinki_area, monkeypatch, beside=False,
+                        communities=DEMO_COMMUNITIES, service_areas=True)
+    assert ahead.street_reach is not None and after.street_reach is None
+    assert "street_reach" in stages
+    assert ahead.street_reach.network is ahead.network
+    # the analysis' own reach is used once its network is known again
+    drawn_ahead, drawn_after = analysis_layers(ahead), analysis_layers(after)
+    assert list(drawn_ahead) == list(drawn_after)
+    for name, frame in drawn_after.items():
+        pd.testing.assert_frame_equal(drawn_ahead[name], frame, check_like=False)

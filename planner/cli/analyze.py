@@ -38,7 +38,7 @@ def run_analysis(out: Path, lang: str | None, *, basemap: str = "osm",
     check_basemap({"basemap": basemap, "tianditu_key": tianditu_key})
     out = preflight(out, kwargs, encoding=encoding)
     click.echo("planner analyze", err=True)
-    analysis = analyze(progress=progress, **kwargs)
+    analysis = analyze(progress=progress, service_areas=True, **kwargs)
     check_facilities(analysis, kwargs)
     lang = adopt_language(lang, analysis.facilities["name"])
     write_analysis(analysis, out, lang=lang, basemap=basemap, tianditu_key=tianditu_key,

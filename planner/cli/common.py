@@ -25,7 +25,8 @@ STAGES_ZH = {
     "catalogue": "设施目录", "load": "读取数据", "classify": "设施分类", "lists": "设施清单",
     "name_conflicts": "名称冲突", "network": "步行路网", "access": "可达性",
     "residences": "住宅", "communities": "社区边界", "snap": "吸附路网", "distances": "步行距离",
-    "coverage": "覆盖率", "network_quality": "路网质量", "sites_load": "读取房产",
+    "coverage": "覆盖率", "network_quality": "路网质量", "street_reach": "服务范围",
+    "sites_load": "读取房产",
     "coverage_sets": "覆盖集合", "ranking": "候选点排序", "reallocation": "再利用方案",
 }
 
