@@ -36,6 +36,9 @@ TARGET_ACCESS_S = 10.0
 #: Stages that run beside others (forked children, a thread): ``outputs`` is the
 #: wall time of the whole output part, so these are left out of the sum.
 BESIDE = frozenset({"write_first", "write", "csv", "map", "report", "gaps"})
+#: Stages a city's run (``settings.min_edges_beside`` walking edges or more)
+#: computes in forked children beside the search and the coverage stages.
+BESIDE_ON_A_CITY = frozenset({"residences", "communities", "street_reach"})
 #: A city run that takes longer is stopped (seconds).
 CITY_TIMEOUT_S = 900.0
 PROGRESS = re.compile(r"^\s{2}(\S+)\s+([0-9.]+) s$")
@@ -78,7 +81,9 @@ def analyze_cli(source: Path, out: Path, extra: list[str], timeout: float | None
     stages = {}
     record = out / "run.json"
     if result["code"] == 0 and record.exists():
-        stages = json.loads(record.read_text(encoding="utf-8")).get("timings_s", {})
+        written = json.loads(record.read_text(encoding="utf-8"))
+        stages = written.get("timings_s", {})
+        result["edges"] = written.get("counts", {}).get("walk_edges", 0)
     else:  # the progress lines of the stages that finished
         for line in result["stderr"].splitlines():
             match = PROGRESS.match(line)
@@ -117,10 +122,11 @@ def stage_table(title: str, runs: dict[str, dict]) -> str:
     for name in names:
         cells = [f"{run['stages'][name]:.2f}" if name in run["stages"] else "-"
                  for run in runs.values()]
-        label = f"{name} (beside)" if name in BESIDE else name
+        label = (f"{name} (beside)" if name in BESIDE else
+                 f"{name} (beside on a city)" if name in BESIDE_ON_A_CITY else name)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append("| **sum of stages** (not those beside) | " + " | ".join(
-        f"{_serial_sum(run['stages']):.2f}" for run in runs.values()) + " |")
+        f"{_serial_sum(run):.2f}" for run in runs.values()) + " |")
     lines.append("| **wall time of the process** | " + " | ".join(
         f"{run['wall_s']:.2f}" + ("" if run["code"] == 0 else
                                   f" (stopped after {run['wall_s']:.0f} s)"
@@ -131,11 +137,16 @@ def stage_table(title: str, runs: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def _serial_sum(stages: dict[str, float]) -> float:
-    """The stages one after the other: with ``outputs``, those beside it are inside it."""
-    if "outputs" not in stages:
-        return sum(stages.values())
-    return sum(seconds for name, seconds in stages.items() if name not in BESIDE)
+def _serial_sum(run: dict) -> float:
+    """The stages one after the other: with ``outputs``, those beside it are inside it;
+    on a city, those computed beside the search and the coverage stages are left out."""
+    from planner import settings
+
+    stages = run["stages"]
+    beside = set(BESIDE) if "outputs" in stages else set()
+    if run.get("edges", 0) >= settings.min_edges_beside:
+        beside |= BESIDE_ON_A_CITY
+    return sum(seconds for name, seconds in stages.items() if name not in beside)
 
 
 def city_inputs(nodes: int, buildings: int, seed: int = 0) -> Path:
