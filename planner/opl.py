@@ -62,11 +62,10 @@ def read_opl(text: bytes, wanted: list[str]) -> tuple[Objects, Objects]:
     holds a raw space, so each kind of line is a space-separated table for
     pyarrow's CSV reader.
     """
-    node_text, way_text = _split_kinds(text)
+    tables = _kind_tables(text)
     parts = []
-    for letter, body, names in (("n", node_text, ["id", "tags", "x", "y"]),
-                                ("w", way_text, ["id", "tags", "refs"])):
-        table = _csv(body, names, dict.fromkeys(names, pa.string()), " ")
+    for letter in "nw":
+        table = tables[letter]
         n_objects = len(table["id"])
         ids = pc.cast(pc.utf8_slice_codeunits(table["id"], 1), pa.int64()).to_numpy()
         tags, present = _opl_tags(table["tags"], wanted, n_objects)
@@ -82,12 +81,18 @@ def read_opl(text: bytes, wanted: list[str]) -> tuple[Objects, Objects]:
     return parts[0], parts[1]
 
 
-def _split_kinds(text: bytes) -> tuple[memoryview, memoryview]:
-    """The node lines and the way lines of an OPL text, without copying when grouped.
+#: The columns of node and way lines.
+_NAMES = {"n": ["id", "tags", "x", "y"], "w": ["id", "tags", "refs"]}
+
+
+def _kind_tables(text: bytes) -> dict[str, dict]:
+    """The node lines and the way lines of an OPL text as tables of text columns.
 
     libosmium writes objects in the order of the input, nodes before ways in
-    any ordinary extract; an interleaved file is partitioned line by line
-    (keeping the order within each kind).
+    any ordinary extract: the text is cut before the first way, and the
+    ways' table tells whether a node came later (a line of four fields, or an
+    id not opening with ``w``); then the lines are partitioned one by one
+    (:func:`_split_kinds`).
     """
     view = memoryview(text)
     if text.startswith(b"w"):
@@ -95,9 +100,24 @@ def _split_kinds(text: bytes) -> tuple[memoryview, memoryview]:
     else:
         found = text.find(b"\nw")
         start = len(text) if found < 0 else found + 1
-    if text.find(b"\nn", start) < 0 and not (start == 0 and text.startswith(b"n")):
-        return view[:start], view[start:]
-    lines = _csv(view, ["line"], {"line": pa.string()}, "\t")["line"]
+    try:
+        ways = _csv(view[start:], _NAMES["w"], dict.fromkeys(_NAMES["w"], pa.string()), " ")
+        grouped = not len(ways["id"]) or pc.all(pc.starts_with(ways["id"], "w")).as_py()
+    except pa.ArrowInvalid:  # a node line among the ways
+        grouped = False
+    if grouped:
+        parts = {"n": view[:start]}
+    else:
+        parts = dict(zip("nw", _split_kinds(text), strict=True))
+        ways = _csv(parts["w"], _NAMES["w"], dict.fromkeys(_NAMES["w"], pa.string()), " ")
+    nodes = _csv(parts["n"], _NAMES["n"], dict.fromkeys(_NAMES["n"], pa.string()), " ")
+    return {"n": nodes, "w": ways}
+
+
+def _split_kinds(text: bytes) -> tuple[memoryview, memoryview]:
+    """The node lines and the way lines of an OPL text, partitioned line by line
+    (keeping the order within each kind)."""
+    lines = _csv(memoryview(text), ["line"], {"line": pa.string()}, "\t")["line"]
     kind = pc.utf8_slice_codeunits(lines, 0, 1)
     return tuple(memoryview(_text_bytes(pc.binary_join_element_wise(
         pc.filter(lines, pc.equal(kind, letter)), "", "\n"))[0].tobytes()) for letter in "nw")
@@ -213,13 +233,17 @@ _ESCAPE = re.compile(r"%([0-9a-fA-F]+)%")
 def _unescape(text: pa.Array) -> np.ndarray:
     """OPL text with its ``%hex%`` escapes (spaces, commas, most non-Latin text) decoded.
 
-    An object array; each distinct escaped text is decoded once.
+    An object array; each distinct text is made a Python string (and decoded) once.
     """
-    values = np.asarray(text.to_numpy(zero_copy_only=False), dtype=object)
-    rows = np.flatnonzero(pc.match_substring(text, "%").to_numpy(zero_copy_only=False))
+    if not len(text):
+        return np.empty(0, dtype=object)
+    encoded = pc.dictionary_encode(text)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    distinct = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    rows = np.flatnonzero(pc.match_substring(encoded.dictionary, "%").to_numpy(
+        zero_copy_only=False))
     if len(rows):
-        encoded = pc.dictionary_encode(pc.take(text, pa.array(rows)))
-        decoded = np.array([_ESCAPE.sub(lambda found: chr(int(found[1], 16)), value)
-                            for value in encoded.dictionary.to_pylist()], dtype=object)
-        values[rows] = decoded[encoded.indices.to_numpy()]
-    return values
+        distinct[rows] = [_ESCAPE.sub(lambda found: chr(int(found[1], 16)), value)
+                          for value in distinct[rows]]
+    return distinct[encoded.indices.to_numpy(zero_copy_only=False)]

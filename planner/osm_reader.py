@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import CRS
+from pyproj import CRS, Transformer
 
 from planner.errors import PlannerError, one_line
 from planner.i18n import message as message_in_lang
 from planner.opl import Objects, read_opl
+from planner.osm_rings import ring_parts
 from planner.walk_rules import EDGE_TAGS, WAY_TAGS, walkable_mask
 
 WGS84 = CRS.from_epsg(4326)
@@ -88,7 +91,7 @@ def is_area(tags: dict[str, str]) -> bool:
 
 
 def read_osm(path: Path, keys: list[str]):
-    """Read an OSM file with pyosmium: two passes in C++, then columnar assembly.
+    """Read an OSM file with pyosmium: one pass in C++, then columnar assembly.
 
     PBF, XML (``.osm``, ``.xml``) and compressed XML (``.osm.bz2``,
     ``.osm.gz``) go through the same C++ parser, so XML costs the same per
@@ -121,25 +124,52 @@ def read_osm(path: Path, keys: list[str]):
         ``nodes`` (index ``node_id``; ``lon``, ``lat``), walkable ``edges``
         and the ``features`` GeoDataFrame (WGS84).
     """
-    import osmium
+    reading = open_osm(path, keys)
+    return reading.nodes, reading.edges, reading.features(WGS84)
 
+
+class OsmReading:
+    """An OSM file read by :func:`open_osm`: the network, and the features in a CRS to name.
+
+    The features are built in the CRS the caller names (:meth:`features`),
+    each geometry once: projecting the coordinates of the rings before the
+    polygons are made gives what ``GeoDataFrame.to_crs`` gives (the same
+    transform on the same coordinates), without building every footprint twice.
+
+    Attributes
+    ----------
+    nodes
+        Network nodes: index ``node_id``; ``lon``, ``lat``.
+    edges
+        Walkable segments (see :func:`read_osm`).
+    """
+
+    def __init__(self, nodes: pd.DataFrame, edges: pd.DataFrame, parts: Future) -> None:
+        self.nodes = nodes
+        self.edges = edges
+        self._parts = parts
+        self._handed_over = False
+
+    def features(self, crs: CRS = WGS84) -> gpd.GeoDataFrame:
+        """The features (:func:`read_osm`) with their geometry in ``crs``."""
+        parts = self._parts.result()
+        copy, self._handed_over = self._handed_over, True
+        return _project_features(parts, crs, copy=copy)
+
+
+def open_osm(path: Path, keys: list[str]) -> OsmReading:
+    """Read an OSM file (see :func:`read_osm`); the features wait for their CRS.
+
+    What the features need that does not depend on the CRS (which rows,
+    their tags, which rings are valid and how they turn) is worked out on a
+    second thread while this one tables the network.
+    """
     poi = frozenset(poi_keys(keys))
     way_keys = poi | {"building", "landuse", "place", "boundary"}
     wanted = list(dict.fromkeys([*keys, *WAY_TAGS, *POLYGON_FEATURES, "area"]))
     try:
-        relations = _relation_members(path, sorted(way_keys))
-        index = osmium.index.create_map("flex_mem")
-        node_part, way_part = read_opl(_selection(path, index, way_keys), wanted)
-        if _mostly_unlocated(way_part):
-            # ways before their nodes (an unsorted file): store every location first
-            index = osmium.index.create_map("flex_mem")
-            node_part, way_part = read_opl(
-                _selection(path, index, way_keys, locations_first=True), wanted)
-        if relations:
-            rel_ids, rel_tags, rel_wkb = _assemble_relations(path, index, relations,
-                                                             frozenset(keys))
-        else:
-            rel_ids, rel_tags, rel_wkb = [], [], []
+        node_part, way_part, relations = _read_selection(path, way_keys, wanted,
+                                                         frozenset(keys))
     except PlannerError:
         raise
     except Exception as error:  # osmium raises RuntimeError on corrupt input
@@ -152,9 +182,33 @@ def read_osm(path: Path, keys: list[str]):
         message = message_in_lang("no walkable ways with located nodes in the file",
                                   "文件中没有带坐标的可步行道路（way）")
         raise PlannerError(message, path)
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planner-features")
+    parts = pool.submit(_feature_parts, node_part, way_part, relations, keys, poi)
+    pool.shutdown(wait=False)  # the thread ends with its one task
     nodes, edges = _segments_table(way_part, network)
-    features = _features(node_part, way_part, (rel_ids, rel_tags, rel_wkb), keys, poi)
-    return nodes, edges, features
+    return OsmReading(nodes, edges, parts)
+
+
+def _read_selection(path: Path, way_keys: frozenset[str], wanted: list[str],
+                    key_set: frozenset[str]) -> tuple[Objects, Objects, tuple]:
+    """The selected nodes and ways (:func:`planner.opl.read_opl`) and the relation areas."""
+    import osmium
+
+    manager = osmium.area.AreaManager()
+    index = osmium.index.create_map("flex_mem")
+    text, found = _selection(path, index, way_keys, manager=manager)
+    node_part, way_part = read_opl(text, wanted)
+    if _mostly_unlocated(way_part):
+        # ways before their nodes (an unsorted file): store every location first
+        index = osmium.index.create_map("flex_mem")
+        text, _ = _selection(path, index, way_keys, locations_first=True)
+        node_part, way_part = read_opl(text, wanted)
+    del text
+    if found:
+        relations = _assemble_relations(path, index, manager, key_set)
+    else:
+        relations = ([], [], [])
+    return node_part, way_part, relations
 
 
 def _osm_file(path: Path):
@@ -166,17 +220,18 @@ def _osm_file(path: Path):
     return osmium.io.File(str(path))
 
 
-def _selection(path: Path, index, way_keys: frozenset[str], *,
-               locations_first: bool = False) -> bytes:
-    """The OPL text of :func:`_write_selection` (empty when nothing was selected)."""
+def _selection(path: Path, index, way_keys: frozenset[str], *, manager=None,
+               locations_first: bool = False) -> tuple[bytes, bool]:
+    """The OPL text of :func:`_write_selection` (never empty), and whether it met relations."""
     with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
         opl = Path(folder) / "selected.opl"
-        _write_selection(path, opl, index, way_keys, locations_first=locations_first)
+        found = _write_selection(path, opl, index, way_keys, manager=manager,
+                                 locations_first=locations_first)
         text = opl.read_bytes()
     if not text:
         message = message_in_lang("no ways in the file", "文件中没有道路（way）")
         raise PlannerError(message, path)
-    return text
+    return text, found
 
 
 def _mostly_unlocated(ways: Objects) -> bool:
@@ -187,16 +242,19 @@ def _mostly_unlocated(ways: Objects) -> bool:
 
 
 def _write_selection(path: Path, opl: Path, index, way_keys: frozenset[str], *,
-                     locations_first: bool = False) -> None:
+                     manager=None, locations_first: bool = False) -> bool:
     """Nodes and ways a run needs, as OPL with way-node locations, all in C++.
 
     Every node location goes into ``index`` (for the relations); ways pass
     with a feature key or ``highway``, nodes with a point-feature key. With
     ``locations_first`` the nodes are read in a pass of their own before, so
-    that ways listed before their nodes get their locations too.
+    that ways listed before their nodes get their locations too. With an area
+    ``manager``, the same read is its first pass: it takes the multipolygon and
+    boundary relations carrying one of ``way_keys`` (:func:`_assemble_relations`
+    is the second); returns whether there was one.
     """
     import osmium
-    from osmium.filter import KeyFilter
+    from osmium.filter import EntityFilter, KeyFilter
 
     locations = osmium.NodeLocationsForWays(index)
     locations.ignore_errors()
@@ -204,15 +262,30 @@ def _write_selection(path: Path, opl: Path, index, way_keys: frozenset[str], *,
         with osmium.io.Reader(_osm_file(path), osmium.osm.NODE) as reader:
             osmium.apply(reader, locations)
     # filters must outlive the pass
-    ways = KeyFilter(*sorted(way_keys | {"highway"})).enable_for(osmium.osm.WAY)
-    nodes = KeyFilter(*sorted(way_keys - {"landuse"})).enable_for(osmium.osm.NODE)
+    handlers = [locations,
+                KeyFilter(*sorted(way_keys | {"highway"})).enable_for(osmium.osm.WAY),
+                KeyFilter(*sorted(way_keys - {"landuse"})).enable_for(osmium.osm.NODE)]
+    entities = osmium.osm.NODE | osmium.osm.WAY
+    found = []
+    if manager is not None:
+
+        class Count(osmium.SimpleHandler):
+            def relation(self, relation):
+                if relation.tags.get("type") in ("multipolygon", "boundary"):
+                    found.append(relation.id)
+
+        entities |= osmium.osm.RELATION
+        handlers += [KeyFilter(*sorted(way_keys)).enable_for(osmium.osm.RELATION), Count(),
+                     manager.first_pass_handler(),
+                     EntityFilter(osmium.osm.NODE | osmium.osm.WAY)]  # no relation in the OPL
     writer = osmium.SimpleWriter(osmium.io.File(
         str(opl), "opl,locations_on_ways=true,add_metadata=false"))
     try:
-        with osmium.io.Reader(_osm_file(path), osmium.osm.NODE | osmium.osm.WAY) as reader:
-            osmium.apply(reader, locations, ways, nodes, writer)
+        with osmium.io.Reader(_osm_file(path), entities) as reader:
+            osmium.apply(reader, *handlers, writer)
     finally:
         writer.close()
+    return bool(found)
 
 
 def _any_value_in(objects: Objects, key: str, listed: frozenset[str]) -> np.ndarray:
@@ -295,29 +368,77 @@ def _segments_table(ways: Objects, network: np.ndarray):
 _KIND_ORDER = {"node": 0, "relation": 1, "way": 2}
 
 
-def _features(nodes: Objects, ways: Objects, relations: tuple, keys: list[str],
-              poi: frozenset[str]) -> gpd.GeoDataFrame:
-    """Features from what :func:`read_osm` read: points, rings, relations.
+@dataclass
+class _FeatureParts:
+    """The features of :func:`_feature_parts` before their geometry is made.
+
+    ``order`` gives the rows of the concatenation points, rings, relations in
+    table order; the rings are closed and counter-clockwise where valid
+    (``ring_offsets`` into ``ring_coords``, ``ring_rows`` their area rows),
+    the invalid ones repaired (``repaired_rings``, ``repaired``, WGS84).
+    """
+
+    table: pd.DataFrame
+    order: np.ndarray
+    point_xy: np.ndarray
+    n_areas: int
+    ring_coords: np.ndarray
+    ring_offsets: np.ndarray
+    ring_rows: np.ndarray
+    repaired_rings: np.ndarray
+    repaired: np.ndarray
+    relations: np.ndarray
+
+
+def _feature_parts(nodes: Objects, ways: Objects, relations: tuple, keys: list[str],
+                   poi: frozenset[str]) -> _FeatureParts:
+    """Features from what :func:`read_osm` read: points, rings, relations, all but the geometry.
 
     The table :func:`normalise_features` would make (points and areas only,
     sorted by type and id), built once: every column is filled in its final
     order, the tags stay object columns (no string dtype is inferred).
     """
-    rel_ids, rel_tags, _ = relations
+    rel_ids, rel_tags, rel_wkb = relations
     point = np.flatnonzero((_is_feature(nodes, poi) | nodes.has("building"))
                            & ~np.isnan(nodes.xy[:, 0]))
     area = np.flatnonzero(_area_ways(ways, poi))
-    geometry = np.concatenate([_points(nodes.xy[point]), _rings(ways, area),
-                               _relation_areas(relations[2])])
+    rings = ring_parts(ways, area)
+    relation_geometry = _relation_areas(rel_wkb)
+    # what the geometries will be: a point, a polygon (valid ring), a repaired ring's
+    # geometry, None (too few nodes), a relation's area
+    area_type = np.full(len(area), -1, dtype=np.int64)
+    area_type[rings.rows] = 3
+    area_empty = np.zeros(len(area), dtype=bool)
+    repaired_rows = rings.rows[rings.repaired_rings]
+    area_type[repaired_rows] = shapely.get_type_id(rings.repaired)
+    area_empty[repaired_rows] = shapely.is_empty(rings.repaired)
+    type_id = np.concatenate([np.zeros(len(point), dtype=np.int64), area_type,
+                              shapely.get_type_id(relation_geometry)])
+    empty = np.concatenate([np.zeros(len(point), dtype=bool), area_empty,
+                            shapely.is_empty(relation_geometry)])
     kind = np.repeat([_KIND_ORDER["node"], _KIND_ORDER["way"], _KIND_ORDER["relation"]],
                      [len(point), len(area), len(rel_ids)])
     osm_id = np.concatenate([nodes.ids[point], ways.ids[area],
                              np.asarray(rel_ids, dtype=np.int64)])
-    kept = np.flatnonzero(np.isin(shapely.get_type_id(geometry), _FEATURE_TYPE_IDS)
-                          & ~shapely.is_empty(geometry))
+    kept = np.flatnonzero(np.isin(type_id, _FEATURE_TYPE_IDS) & ~empty)
     order = kept[np.lexsort((osm_id[kept], kind[kept]))]
+    table = _feature_table((nodes, point), (ways, area), rel_tags, keys, order)
+    names = np.array(sorted(_KIND_ORDER, key=_KIND_ORDER.get), dtype=object)
+    table.insert(0, "osm_type", pd.Series(names[kind[order]], dtype="str"))
+    table.insert(1, "osm_id", pd.array(osm_id[order], dtype="Int64"))
+    return _FeatureParts(table=table, order=order, point_xy=nodes.xy[point],
+                         n_areas=len(area), ring_coords=rings.coords,
+                         ring_offsets=rings.offsets, ring_rows=rings.rows,
+                         repaired_rings=rings.repaired_rings, repaired=rings.repaired,
+                         relations=relation_geometry)
+
+
+def _feature_table(point_part: tuple, area_part: tuple, rel_tags: list[dict],
+                   keys: list[str], order: np.ndarray) -> pd.DataFrame:
+    """The tag columns of the features, rows in ``order`` (of points, areas, relations)."""
+    (nodes, point), (ways, area) = point_part, area_part
     # where each node, way and relation row of the concatenation lands
-    final = np.full(len(geometry), -1, dtype=np.int64)
+    final = np.full(len(point) + len(area) + len(rel_tags), -1, dtype=np.int64)
     final[order] = np.arange(len(order))
     sources = ((nodes, point, final[:len(point)]),
                (ways, area, final[len(point):len(point) + len(area)]))
@@ -328,17 +449,43 @@ def _features(nodes: Objects, ways: Objects, relations: tuple, keys: list[str],
             if key in objects.tags:
                 hit = target >= 0
                 block[number, target[hit]] = objects.tags[key][rows[hit]]
-        if len(rel_ids):
+        if len(rel_tags):
             target = final[len(point) + len(area):]
             hit = target >= 0
             column = relation_table[key].to_numpy(dtype=object, na_value=None)
             block[number, target[hit]] = column[hit]
-    names = np.array(sorted(_KIND_ORDER, key=_KIND_ORDER.get), dtype=object)
-    table = pd.DataFrame(block.T, columns=pd.Index(keys), dtype=object,
-                         copy=False)
-    table.insert(0, "osm_type", pd.Series(names[kind[order]], dtype="str"))
-    table.insert(1, "osm_id", pd.array(osm_id[order], dtype="Int64"))
-    return gpd.GeoDataFrame(table, geometry=geometry[order], crs=WGS84, copy=False)
+    return pd.DataFrame(block.T, columns=pd.Index(keys), dtype=object, copy=False)
+
+
+def _project_features(parts: _FeatureParts, crs: CRS, *, copy: bool) -> gpd.GeoDataFrame:
+    """The features of :func:`_feature_parts` with their geometry made in ``crs``.
+
+    The coordinates go through the transform ``GeoDataFrame.to_crs`` applies
+    (point by point, so the same numbers), points and rings before their
+    geometries are made, the repaired rings and the relations after (as
+    ``to_crs`` does, on the WGS84 geometry).
+    """
+    point_xy, ring_coords = parts.point_xy, parts.ring_coords
+    repaired, relations = parts.repaired, parts.relations
+    if not crs.equals(WGS84):
+        transformer = Transformer.from_crs(WGS84, crs, always_xy=True)
+        both = np.concatenate([point_xy, ring_coords])
+        x, y = transformer.transform(both[:, 0], both[:, 1])
+        both = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
+        point_xy, ring_coords = both[:len(point_xy)], both[len(point_xy):]
+        repaired, relations = (
+            gpd.GeoSeries(geometry, crs=WGS84).to_crs(crs).to_numpy() if len(geometry)
+            else geometry for geometry in (repaired, relations))
+    areas = np.full(parts.n_areas, None, dtype=object)
+    if len(parts.ring_rows):
+        polygons = shapely.from_ragged_array(
+            shapely.GeometryType.POLYGON, ring_coords,
+            (parts.ring_offsets, np.arange(len(parts.ring_rows) + 1)))
+        polygons[parts.repaired_rings] = repaired
+        areas[parts.ring_rows] = polygons
+    geometry = np.concatenate([_points(point_xy), areas, relations])[parts.order]
+    table = parts.table.copy() if copy else parts.table
+    return gpd.GeoDataFrame(table, geometry=geometry, crs=crs, copy=False)
 
 
 #: shapely type ids of :data:`FEATURE_GEOMETRIES`.
@@ -347,52 +494,6 @@ _FEATURE_TYPE_IDS = (0, 3, 4, 6)
 
 def _points(xy: np.ndarray) -> np.ndarray:
     return shapely.points(xy) if len(xy) else np.empty(0, dtype=object)
-
-
-def _rings(ways: Objects, area: np.ndarray) -> np.ndarray:
-    """Polygons of the area ways (None for a ring with fewer than four located nodes)."""
-    geometry = np.full(len(area), None, dtype=object)
-    if not len(area):
-        return geometry
-    renumber = np.full(len(ways.ids), -1, dtype=np.int64)
-    renumber[area] = np.arange(len(area))
-    keep = (renumber[ways.way] >= 0) & ways.valid
-    coords, which = ways.xy[keep], renumber[ways.way[keep]]
-    if not len(which):
-        return geometry
-    # a ring that lost nodes outside the extract is closed over the gap
-    starts = np.flatnonzero(np.r_[True, which[1:] != which[:-1]])
-    ends = np.r_[starts[1:], len(which)] - 1
-    gap = np.flatnonzero(np.any(coords[starts] != coords[ends], axis=1))
-    if len(gap):
-        coords = np.insert(coords, ends[gap] + 1, coords[starts[gap]], axis=0)
-        which = np.insert(which, ends[gap] + 1, which[starts[gap]])
-    enough = np.bincount(which, minlength=len(area)) >= 4
-    keep = enough[which]
-    coords, ring = coords[keep], np.unique(which[keep], return_inverse=True)[1]
-    rings = shapely.linearrings(coords, indices=ring)
-    polygons = shapely.polygons(rings)
-    valid = shapely.is_valid(polygons)
-    # what orient_polygons does to a valid shell: reverse it when clockwise (most
-    # rings are counter-clockwise already, and are kept as built)
-    clockwise = np.flatnonzero(valid & ~shapely.is_ccw(rings))
-    if len(clockwise):
-        polygons[clockwise] = shapely.polygons(_reversed_rings(coords, ring, clockwise))
-    invalid = np.flatnonzero(~valid)
-    polygons[invalid] = shapely.orient_polygons(shapely.buffer(polygons[invalid], 0),
-                                                exterior_cw=False)
-    geometry[enough] = polygons
-    return geometry
-
-
-def _reversed_rings(coords: np.ndarray, ring: np.ndarray, chosen: np.ndarray) -> np.ndarray:
-    """The chosen rings (numbers in ``ring``, the ring of each coordinate) reversed."""
-    first = np.searchsorted(ring, chosen)
-    last = np.searchsorted(ring, chosen, side="right") - 1
-    lengths = last - first + 1
-    number = np.repeat(np.arange(len(chosen)), lengths)
-    step = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return shapely.linearrings(coords[np.repeat(last, lengths) - step], indices=number)
 
 
 def _relation_areas(wkb: list) -> np.ndarray:
@@ -423,27 +524,8 @@ def _tag_table(records: list[dict], keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
 
 
-def _relation_members(path: Path, keys: list[str]):
-    """Multipolygon and boundary relations carrying one of the keys: an area manager."""
-    import osmium
-    from osmium.filter import KeyFilter
-
-    manager = osmium.area.AreaManager()
-    found = []
-
-    class Count(osmium.SimpleHandler):
-        def relation(self, relation):
-            if relation.tags.get("type") in ("multipolygon", "boundary"):
-                found.append(relation.id)
-
-    selector, counter, first_pass = KeyFilter(*keys), Count(), manager.first_pass_handler()
-    with osmium.io.Reader(_osm_file(path), osmium.osm.RELATION) as reader:
-        osmium.apply(reader, selector, counter, first_pass)
-    return manager if found else None
-
-
 def _assemble_relations(path: Path, index, manager, key_set):
-    """Areas of the relations selected by :func:`_relation_members` (ids, tags, WKB)."""
+    """Areas of the relations the first pass of ``manager`` took (ids, tags, WKB)."""
     import osmium
 
     wkb = osmium.geom.WKBFactory()

@@ -49,6 +49,7 @@ from planner.osm_reader import (  # noqa: F401
     is_area,
     merge_keys,
     normalise_features,
+    open_osm,
     poi_keys,
     read_osm,
 )
@@ -144,7 +145,8 @@ def load_area(
     if path.suffix.lower() == ".pbf":
         nodes, edges, features = _read_pbf(path, keys)
     elif path.suffix.lower() in {".osm", ".xml"} or suffixes in {".osm.bz2", ".osm.gz"}:
-        nodes, edges, features = read_osm(path, keys)
+        reading = open_osm(path, keys)
+        nodes, edges, features = reading.nodes, reading.edges, reading.features
     else:
         msg = "unknown OSM format (expected .osm.pbf, .osm, .osm.bz2 or .xml)"
         raise PlannerError(
@@ -281,6 +283,9 @@ def download_area(
 def _read_pbf(path: Path, keys: list[str]):
     """Read a PBF with the reader :data:`planner.settings.pbf_reader` names.
 
+    The features come as a GeoDataFrame (pyrosm, WGS84) or as the function
+    that makes them in a CRS (:meth:`planner.osm_reader.OsmReading.features`).
+
     pyosmium by default (one pass; 2× faster than pyrosm on a city and it keeps
     the member ways of relations that pyrosm drops); pyrosm when asked for, or
     when pyosmium is not installed.
@@ -294,7 +299,8 @@ def _read_pbf(path: Path, keys: list[str]):
         import osmium  # noqa: F401
     except ImportError:
         return _read_pbf_pyrosm(path, keys)
-    return read_osm(path, keys)
+    reading = open_osm(path, keys)
+    return reading.nodes, reading.edges, reading.features
 
 
 
@@ -403,7 +409,11 @@ def _parse_tags(value) -> dict:
     return {}
 
 def _finish(name, nodes, edges, features, crs, sources, path) -> Area:
-    """The area in its metric CRS: edges between known nodes, the nodes they use, features."""
+    """The area in its metric CRS: edges between known nodes, the nodes they use, features.
+
+    ``features`` is a GeoDataFrame to reproject, or a function that makes the
+    features in the CRS it is given (:meth:`planner.osm_reader.OsmReading.features`).
+    """
     edges, nodes = _network_nodes(edges, nodes)
     if len(edges) == 0:
         msg = "no walkable ways in the area"
@@ -422,7 +432,7 @@ def _finish(name, nodes, edges, features, crs, sources, path) -> Area:
         projected = gpd.GeoSeries(gpd.points_from_xy(lon, lat), crs=WGS84).to_crs(metric)
         x, y = projected.x.to_numpy(), projected.y.to_numpy()
     node_table = pd.DataFrame({"x": x, "y": y}, index=nodes.index)
-    features = features.to_crs(metric)
+    features = features(metric) if callable(features) else features.to_crs(metric)
     edges = edges.reset_index(drop=True)
     return Area(name=name, crs=metric, nodes=node_table, edges=edges, features=features,
                 sources=list(sources))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planner import opl, osm_reader, sources
+from planner import opl, osm_reader, osm_rings, sources
 
 WANTED = ["name", "highway", "building", "amenity", "addr:street"]
 
@@ -85,7 +85,7 @@ def test_rings_are_oriented_as_orient_polygons_does():
         "w5 Tbuilding=yes Nn5x2y2,n8x2y5,n9x5y5,n6x3y2",  # closed over the gap
     ]
     _, ways = _parse(lines)
-    result = osm_reader._rings(ways, np.arange(len(ways.ids)))
+    result = osm_rings.ring_polygons(ways, np.arange(len(ways.ids)))
     assert result[3] is None
     expected = []
     for index in (0, 1, 2, 4):
@@ -137,3 +137,63 @@ def test_ways_listed_before_their_nodes_get_their_locations(tmp_path):
     pd.testing.assert_frame_equal(nodes, late_nodes)
     pd.testing.assert_frame_equal(edges, late_edges)
     assert len(edges) == 12
+
+
+def _ring_sample(rng: np.random.Generator) -> list[np.ndarray]:
+    """Rings of every kind the convexity test meets: convex both ways, stars, bow ties,
+    flat and repeated corners, random scribbles, OSM-sized footprints on a 1e-7° grid."""
+    rings = []
+    for n_vertices in (3, 4, 5, 6, 8, 12):
+        for _ in range(60):
+            angle = np.sort(rng.uniform(0, 2 * np.pi, n_vertices))
+            points = np.column_stack([np.cos(angle), np.sin(angle)]) * rng.uniform(1e-5, 1)
+            points += rng.uniform(-180, 180), rng.uniform(-85, 85)
+            rings += [points, points[::-1], rng.permutation(points)]
+            grid = np.round(points * 1e7) / 1e7  # OSM's resolution: near-flat turns
+            rings += [grid, grid[::-1]]
+    for step in (2, 3):  # pentagram and heptagram: one-way turns, twice round
+        n_vertices = 2 * step + 1
+        angle = 2 * np.pi * step * np.arange(n_vertices) / n_vertices
+        rings += [np.column_stack([np.cos(angle), np.sin(angle)]) + [116.3, 39.9]]
+    square = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float) * 1e-4 + [116.3, 39.9]
+    rings += [square, square[[0, 2, 1, 3]],  # a bow tie
+              np.insert(square, 1, square[0], axis=0),  # a repeated corner
+              np.insert(square, 1, (square[0] + square[1]) / 2, axis=0),  # a flat corner
+              square[:3], np.array([[0, 0], [1, 1e-17], [2, 0]]) + [116.3, 39.9]]
+    return rings
+
+
+def test_convex_rings_agree_with_geos():
+    """A ring the numpy test calls convex is valid for GEOS and turns as GEOS says."""
+    rng = np.random.default_rng(1)
+    rings = _ring_sample(rng)
+    closed = [np.vstack([ring, ring[:1]]) for ring in rings]
+    offsets = np.r_[0, np.cumsum([len(ring) for ring in closed])]
+    convex, ccw = osm_rings.convex_rings(np.vstack(closed), offsets)
+    polygons = shapely.polygons([shapely.linearrings(ring) for ring in closed])
+    assert convex.sum() > len(rings) / 3  # the fast path is taken
+    assert shapely.is_valid(polygons[convex]).all()
+    assert np.array_equal(ccw[convex], shapely.is_ccw(shapely.get_exterior_ring(
+        polygons[convex])))
+    # stars, a bow tie, repeated and flat corners, a line: GEOS judges; squares and
+    # triangles are convex
+    assert list(convex[-8:]) == [False, False, True, False, False, False, True, False]
+
+
+def test_features_made_in_the_metric_crs_equal_reprojected_ones():
+    """Projecting the ring coordinates before the polygons are made gives what to_crs gives."""
+    from planner import validate
+
+    path = Path(__file__).parent / "data" / "osm" / "beijing-haidian-bupt" / "map.osm"
+    keys = osm_reader.merge_keys(["amenity", "shop", "leisure"])
+    reading = osm_reader.open_osm(path, keys)
+    nodes = reading.nodes
+    crs = validate.local_metric_crs((nodes["lon"].min(), nodes["lat"].min(),
+                                     nodes["lon"].max(), nodes["lat"].max()))
+    reprojected = reading.features().to_crs(crs)
+    made = reading.features(crs)
+    assert made.crs == reprojected.crs and len(made) > 100
+    pd.testing.assert_frame_equal(pd.DataFrame(made.drop(columns="geometry")),
+                                  pd.DataFrame(reprojected.drop(columns="geometry")))
+    assert (shapely.to_wkb(made.geometry.to_numpy())
+            == shapely.to_wkb(reprojected.geometry.to_numpy())).all()
