@@ -9,7 +9,8 @@ nodes plus one virtual node per facility, as :class:`planner.access.Access`
 builds it), the same facilities and the same search limits:
 
 - planner: :class:`planner.access.Access` (snapping, contraction of the
-  degree-two chains, one bounded multi-source Dijkstra per type);
+  degree-two chains, one bounded multi-source Dijkstra per type, compiled by
+  :mod:`planner.search`);
 - the per-facility networkx loop that OSMnx tutorials teach (one bounded
   Dijkstra per facility, keep the minimum);
 - networkx's own multi-source Dijkstra, one call per type;
@@ -299,7 +300,7 @@ def _compare_peers(Access, repeat: int, quick: bool) -> list[Table]:  # noqa: N8
              f"{network.n_edges} edges, {len(facilities)} facility-type pairs, "
              f"{len(limits)} types; best of {repeat}")
     table = Table(title)
-    table.rows.append(Row("planner (snap, contract, csgraph Dijkstra per type)", t_planner))
+    table.rows.append(Row("planner (snap, contract, compiled Dijkstra per type)", t_planner))
     table.rows.append(Row("networkx multi-source Dijkstra per type", t_multi))
     table.rows.append(Row("networkx loop, one Dijkstra per facility (OSMnx tutorials)",
                           t_loop))

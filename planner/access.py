@@ -1,22 +1,23 @@
 """Walking distance to the nearest facility of every type.
 
-One bounded multi-source Dijkstra per facility type
-(``scipy.sparse.csgraph.dijkstra(indices=<all facilities of the type>,
-min_only=True, limit=<search limit>)``) on the walking graph augmented with one
-virtual node per facility: a facility snapped onto edge (u, v) at offset s is
-joined to u by ``access + s`` and to v by ``access + length − s``. Virtual
-nodes have degree two and their detour is never shorter than the edge itself,
-so they add no shortcut.
+One bounded multi-source Dijkstra per facility type (from all facilities of
+the type, up to the type's search limit; :mod:`planner.search`) on the walking
+graph augmented with one virtual node per facility: a facility snapped onto
+edge (u, v) at offset s is joined to u by ``access + s`` and to v by
+``access + length − s``. Virtual nodes have degree two and their detour is
+never shorter than the edge itself, so they add no shortcut.
 
 A point (residence, candidate site) snapped onto edge (u, v) at offset r with
 access leg a is at ``a + min(d[u] + r, d[v] + length − r)``; a facility of the
 same type on the same edge is also reached directly along it.
 Distances beyond the search limit are NaN: unreachable is explicit.
 
-Two measures keep a whole city fast (``benchmarks/``): the searches run on
+Three measures keep a whole city fast (``benchmarks/``): the searches run on
 the contracted graph (:func:`planner.network.contract`: chains of degree-two
-nodes become single edges, exact distances restored afterwards), and on a
-large graph the types are shared among worker processes.
+nodes become single edges, exact distances restored afterwards), they are
+compiled (:class:`planner.search.TerminalGraph`: twice as fast as scipy's
+Dijkstra, same distances), and on a large graph the types are shared among
+worker processes.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import numpy as np
 import pandas as pd
 import shapely
 from scipy import sparse
-from scipy.sparse.csgraph import dijkstra
 
 from planner import settings
 from planner.network import Contraction, Snap, WalkNetwork, contract, min_csr, symmetric_csr
@@ -74,6 +74,7 @@ class Access:
         self._full_graph: sparse.csr_matrix | None = None
         self._contraction: Contraction | None = None
         self._reduced_graph: sparse.csr_matrix | None = None
+        self._terminal_graph = None  # planner.search.TerminalGraph, imported when needed
         self._chain_pairs: tuple | None = None
         self._chain_by_type: dict | None = None
         #: ``(n_nodes, n_types)`` facility reached first by every node (-1:
@@ -189,7 +190,7 @@ class Access:
             self._reduce()
         reduced, graph = self._contraction, self._reduced_graph
         n_types = len(self.type_ids)
-        jobs = [(column, reduced.n_terminals + facilities, self.limits_m[column])
+        jobs = [(column, facilities, self.limits_m[column])
                 for column, facilities in self._facilities_by_type().items()]
         workers = self._workers(graph.shape[0], len(jobs))
         n_nodes, shared = self.network.n_nodes, workers > 1
@@ -203,12 +204,21 @@ class Access:
         # nothing and spares the detour index a second search per type
         source = _node_matrix(n_nodes, n_types, -1, dtype=np.int32, shared=shared,
                               columns=idle)
-        for _ in _search(_Job(graph, reduced, (distance, source), self._on_chain()), jobs,
-                         workers):
+        for _ in _search(_Job(self._searcher(), reduced, (distance, source),
+                              self._on_chain()), jobs, workers):
             pass
         self.node_distance_m = distance
         self._node_source = source
         return self
+
+    def _searcher(self):
+        """The reduced graph ready for :meth:`planner.search.TerminalGraph.search` (built once)."""
+        if self._terminal_graph is None:
+            # numba is imported only by the runs that search
+            from planner.search import TerminalGraph
+            self._terminal_graph = TerminalGraph(self._reduced_graph,
+                                                 self._contraction.n_terminals)
+        return self._terminal_graph
 
     def _facilities_by_type(self) -> dict[int, np.ndarray]:
         """Per type column with a facility on the network, its facilities' indices."""
@@ -316,14 +326,12 @@ class Access:
             return self.node_distance_m[:, column], self._node_source[:, column]
         # a tiled run never solved the whole area
         reduced = self._contraction
-        sources = self.sources(self.type_ids[column]) - self.network.n_nodes \
-            + reduced.n_terminals
-        if not len(sources):
+        facilities = self.sources(self.type_ids[column]) - self.network.n_nodes
+        if not len(facilities):
             return None
-        reached, terminal_source = _bounded_search(
-            self._reduced_graph, sources, self.limits_m[column], reduced.n_terminals)
-        distance = reduced.expand(reached, self.limits_m[column], on_chain=on_chain)
-        return distance, _node_sources(reduced, distance, terminal_source, on_chain)
+        from planner.search import expand
+        reached, terminal_source = self._searcher().search(facilities, self.limits_m[column])
+        return expand(reduced, reached, terminal_source, on_chain, self.limits_m[column])
 
     def _same_edge(self, snap: Snap, on_net: np.ndarray, result: np.ndarray) -> None:
         """Lower distances where a facility lies on the same edge as the point."""
@@ -409,69 +417,26 @@ def _is_shared(matrix: np.ndarray) -> bool:
     return isinstance(getattr(base, "obj", base), mmap.mmap)
 
 
-def _facility_of(origin: np.ndarray, n_terminals: int) -> np.ndarray:
-    """Facility index of the search sources (virtual nodes from ``n_terminals``), -1 for none."""
-    return np.where(origin >= n_terminals, origin - n_terminals, -1).astype(np.int32)
-
-
-def _bounded_search(graph: sparse.csr_matrix, sources: np.ndarray, limit: float,
-                    n_terminals: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distances of the terminals and the facility each was reached from (-1: none).
-
-    Only the terminals' part is kept (the facilities' own nodes are of no
-    further use).
-    """
-    distance, _, origin = dijkstra(graph, directed=True, indices=sources, min_only=True,
-                                   limit=limit, return_predecessors=True)
-    return distance[:n_terminals], _facility_of(origin[:n_terminals], n_terminals)
-
-
-def _node_sources(reduced: Contraction, distance: np.ndarray, terminal_source: np.ndarray,
-                  on_chain: tuple, out: np.ndarray | None = None) -> np.ndarray:
-    """First-reached facility (-1: none) of every network node, one type.
-
-    ``distance`` holds every node's distance (:meth:`Contraction.expand`),
-    ``terminal_source`` the facility each terminal was reached from; an
-    interior node takes the one of the chain end it is reached through, or
-    a facility on the chain itself when that is strictly nearer.
-    """
-    source = np.full(len(reduced.reduced), -1, dtype=np.int64) if out is None else out
-    reduced.to_nodes(terminal_source, source)
-    end_a, end_b, rest = reduced._interior_ends
-    terminal_distance = reduced.at_terminals(distance)
-    via_a = terminal_distance[end_a] + reduced.offset_m
-    via_b = terminal_distance[end_b] + rest
-    inner = np.where(via_a <= via_b, terminal_source[end_a], terminal_source[end_b])
-    rows, value, facility = on_chain
-    if len(rows):  # one per row, the nearest (see Access._on_chain)
-        nearer = value < np.minimum(via_a[rows], via_b[rows])
-        inner[rows[nearer]] = facility[nearer]
-    source[reduced.interior] = inner
-    source[~np.isfinite(distance)] = -1  # beyond the limit, as in a bounded search
-    return source
-
-
 class _Job:
-    """What every type's search needs: the reduced graph, the contraction to
-    expand the terminals' results to all nodes, the node matrices to write
+    """What every type's search needs: the reduced graph (ready to search), the
+    contraction to expand the terminals' results to all nodes, the node matrices to write
     them into (distance, and facility reached first for the detour index), and
     the facilities on chains per type column."""
 
-    def __init__(self, graph: sparse.csr_matrix, contraction: Contraction,
+    def __init__(self, graph, contraction: Contraction,
                  matrices: tuple[np.ndarray, np.ndarray], on_chain: dict) -> None:
-        self.graph, self.contraction = graph.tocsr(), contraction
+        self.graph, self.contraction = graph, contraction
         self.distance, self.source = matrices
         self.on_chain = on_chain
 
     def __call__(self, job: tuple) -> int:
-        """Search one ``(column, sources, limit)`` and write its columns."""
-        column, sources, limit = job
+        """Search one ``(column, facilities, limit)`` and write its columns."""
+        column, facilities, limit = job
         reduced = self.contraction
-        reached, origin = _bounded_search(self.graph, sources, limit, reduced.n_terminals)
-        distance = reduced.expand(reached, limit, out=self.distance[:, column],
-                                  on_chain=self.on_chain[column])
-        _node_sources(reduced, distance, origin, self.on_chain[column],
-                      out=self.source[:, column])
+        from planner.search import expand
+        reached, origin = self.graph.search(facilities, limit)
+        expand(reduced, reached, origin, self.on_chain[column], limit,
+               out=(self.distance[:, column], self.source[:, column]))
         return column
 
 
@@ -483,7 +448,7 @@ def _run_shared(job: tuple) -> int:
 
 
 def _search(run: _Job, jobs: list, workers: int):
-    """Run each ``(column, sources, limit)`` job (see :class:`_Job`), yielding its
+    """Run each ``(column, facilities, limit)`` job (see :class:`_Job`), yielding its
     column when done, in any order.
 
     With ``workers > 1`` the jobs go to forked worker processes that share the
@@ -496,6 +461,9 @@ def _search(run: _Job, jobs: list, workers: int):
             and "fork" in multiprocessing.get_all_start_methods() \
             and not multiprocessing.current_process().daemon:
         _SHARED_JOB = run
+        # compiled (or loaded from numba's cache) once, here, not in every worker
+        from planner.search import compile_search
+        compile_search()
         try:
             pool = multiprocessing.get_context("fork").Pool(workers)
         except (OSError, ValueError):  # no processes to be had: search here

@@ -1,0 +1,165 @@
+"""The compiled bounded search (planner.search) against scipy's Dijkstra."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.csgraph import dijkstra
+
+from planner import search
+from planner.access import Access
+from planner.network import min_csr
+from planner.search import TerminalGraph
+
+
+def reduced_graph(rng: np.random.Generator, n_terminals: int, n_arcs: int, n_facilities: int,
+                  integer: bool):
+    """A graph laid out like Access's reduced graph: terminals (symmetric arcs),
+    then one virtual node per facility with two one-way legs to terminals."""
+    u = rng.integers(0, n_terminals, n_arcs)
+    v = rng.integers(0, n_terminals, n_arcs)
+    keep = u != v
+    u, v = u[keep], v[keep]
+    if integer:  # small integers: many exactly equal path lengths
+        length = rng.integers(1, 4, len(u)).astype(float)
+        legs = rng.integers(0, 4, 2 * n_facilities).astype(float)
+    else:
+        length = rng.uniform(0.01, 50, len(u))
+        legs = rng.uniform(0, 30, 2 * n_facilities)
+    virtual = n_terminals + np.repeat(np.arange(n_facilities), 2)
+    ends = rng.integers(0, n_terminals, 2 * n_facilities)
+    return min_csr(np.concatenate([u, v, virtual]), np.concatenate([v, u, ends]),
+                   np.concatenate([length, length, legs]), n_terminals + n_facilities)
+
+
+def scipy_search(graph, n_terminals: int, facilities: np.ndarray, limit: float):
+    distance, _, origin = dijkstra(graph, directed=True, indices=n_terminals + facilities,
+                                   min_only=True, limit=limit, return_predecessors=True)
+    origin = origin[:n_terminals]
+    return distance[:n_terminals], np.where(origin >= n_terminals, origin - n_terminals, -1)
+
+
+def lowest_nearest(graph, n_terminals: int, facilities: np.ndarray, limit: float):
+    """Per terminal, the lowest facility index among those at its (exact) distance."""
+    nearest = np.full(n_terminals, np.inf)
+    lowest = np.full(n_terminals, -1)
+    for start in range(0, len(facilities), 100):  # ascending: the first at the minimum wins
+        chunk = facilities[start:start + 100]
+        each = dijkstra(graph, directed=True, indices=n_terminals + chunk,
+                        limit=limit)[:, :n_terminals]
+        best = each.min(axis=0)
+        first = chunk[np.argmin(each, axis=0)]
+        better = best < nearest
+        lowest[better], nearest[better] = first[better], best[better]
+    return lowest
+
+
+graphs = st.tuples(st.integers(0, 2**32 - 1), st.integers(1, 40), st.integers(0, 120),
+                   st.integers(1, 12), st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(graphs, st.data())
+def test_equals_scipy_distances_and_lowest_nearest_facility(case, data):
+    seed, n_terminals, n_arcs, n_facilities, integer = case
+    rng = np.random.default_rng(seed)
+    graph = reduced_graph(rng, n_terminals, n_arcs, n_facilities, integer)
+    facilities = np.sort(rng.choice(n_facilities, rng.integers(1, n_facilities + 1),
+                                    replace=False))
+    full, _ = scipy_search(graph, n_terminals, facilities, np.inf)
+    reached = np.unique(full[np.isfinite(full)])
+    # the limit: a distance some terminal has exactly (kept: scipy keeps <= limit), or any
+    if len(reached) and data.draw(st.booleans()):
+        limit = float(data.draw(st.sampled_from(list(reached))))
+    else:
+        limit = data.draw(st.floats(0, 200))
+    expected, scipy_origin = scipy_search(graph, n_terminals, facilities, limit)
+    distance, origin = TerminalGraph(graph, n_terminals).search(facilities, limit)
+    np.testing.assert_array_equal(distance, expected)
+    assert origin.dtype == np.int32
+    assert (origin[~np.isfinite(distance)] == -1).all()
+    lowest = lowest_nearest(graph, n_terminals, facilities, limit)
+    if integer:  # exact sums: the lowest of the facilities at exactly that distance
+        np.testing.assert_array_equal(origin, lowest)
+    else:  # no exact ties: scipy reaches each terminal from the same facility
+        unique = origin == lowest
+        np.testing.assert_array_equal(origin[unique], scipy_origin[unique])
+        assert unique.mean() > 0.9 or len(unique) < 10
+
+
+def test_terminal_at_exactly_the_limit_is_reached():
+    graph = min_csr([0, 1, 1, 2, 3], [1, 0, 2, 1, 0], [2.5, 2.5, 1.0, 1.0, 0.5], 4)
+    distance, origin = TerminalGraph(graph, 3).search(np.array([0]), 3.0)
+    np.testing.assert_array_equal(distance, [0.5, 3.0, np.inf])
+    np.testing.assert_array_equal(origin, [0, 0, -1])
+
+
+def test_searches_reuse_their_work_arrays_independently():
+    rng = np.random.default_rng(3)
+    graph = reduced_graph(rng, 300, 900, 20, integer=False)
+    searcher = TerminalGraph(graph, 300)
+    first = searcher.search(np.arange(10), 40.0)
+    searcher.search(np.arange(10, 20), 80.0)
+    again = searcher.search(np.arange(10), 40.0)
+    for ours, theirs in zip(first, again, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_too_many_buckets_fall_back_to_scipy(monkeypatch):
+    rng = np.random.default_rng(5)
+    graph = reduced_graph(rng, 200, 600, 10, integer=False)
+    facilities = np.arange(10)
+    compiled = TerminalGraph(graph, 200).search(facilities, 60.0)
+    monkeypatch.setattr(search, "MAX_BUCKETS", 1)
+    fallback = TerminalGraph(graph, 200).search(facilities, 60.0)
+    for ours, theirs in zip(compiled, fallback, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    np.testing.assert_array_equal(
+        fallback[0], scipy_search(graph, 200, facilities, 60.0)[0])
+
+
+def test_graph_without_terminal_arcs():
+    graph = min_csr([2, 2], [0, 1], [1.0, 4.0], 3)
+    distance, origin = TerminalGraph(graph, 2).search(np.array([0]), 5.0)
+    np.testing.assert_array_equal(distance, [1.0, 4.0])
+    np.testing.assert_array_equal(origin, [0, 0])
+
+
+def test_arc_into_a_virtual_node_is_refused():
+    graph = min_csr([0, 1], [1, 0], [1.0, 1.0], 2)
+    with pytest.raises(ValueError, match="virtual node"):
+        TerminalGraph(graph, 1)
+
+
+def test_access_on_a_real_graph_equals_scipy(beijing_analysis):
+    """Every type's search on the contracted Beijing graph: scipy's distances and,
+    where no two facilities are at exactly the same distance, its facilities."""
+    analysis = beijing_analysis
+    facilities = analysis.facilities
+    type_ids = list(facilities["type_id"].unique())
+    access = Access(analysis.network, facilities.geometry, facilities["type_id"],
+                    dict.fromkeys(type_ids, 1200.0))
+    access._reduce()
+    graph, n_terminals = access._reduced_graph, access._contraction.n_terminals
+    searcher = access._searcher()
+    for facility_ids in access._facilities_by_type().values():
+        expected, expected_origin = scipy_search(graph, n_terminals, facility_ids, 1200.0)
+        distance, origin = searcher.search(facility_ids, 1200.0)
+        np.testing.assert_array_equal(distance, expected)
+        lowest = lowest_nearest(graph, n_terminals, facility_ids, 1200.0)
+        np.testing.assert_array_equal(origin, lowest)
+        unique = origin == expected_origin
+        assert unique.mean() > 0.99
+
+
+def test_worker_processes_write_what_one_process_does(beijing_analysis):
+    """The searches forked to workers (compiled once, before the fork) fill the
+    same distance and first-reached facility matrices as a single process."""
+    facilities = beijing_analysis.facilities
+    limits = dict.fromkeys(facilities["type_id"].unique(), 1000.0)
+    solved = [Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
+                     limits, workers=workers).solve() for workers in (1, 2)]
+    np.testing.assert_array_equal(solved[0].node_distance_m, solved[1].node_distance_m)
+    np.testing.assert_array_equal(solved[0]._node_source, solved[1]._node_source)
