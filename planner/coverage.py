@@ -15,23 +15,34 @@ whatever its number of types).
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import shapely
 
 from planner import settings
-from planner.catalogue_model import Catalogue, ResidenceRules, any_rule, tag_number
+from planner.catalogue_model import (
+    NAME_KEYS,
+    Catalogue,
+    ResidenceRules,
+    TagTable,
+    any_rule,
+    tag_number,
+)
 from planner.classification import name_lines
 from planner.columns import find_column
 from planner.errors import PlannerError
 
-if TYPE_CHECKING:
-    from planner.network import WalkNetwork
+# the network-quality measures live in planner.network_quality; the pipeline imports
+# them from here
+from planner.network_quality import POLYGON_TYPE_IDS
+from planner.network_quality import community_detour_index as community_detour_index
+from planner.network_quality import compounds_without_paths as compounds_without_paths
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +51,8 @@ ID_COLUMNS = ("community_id", "community_", "id", "code", "社区编码", "编�
 NAME_COLUMNS = ("name", "community", "名称", "社区名称", "社区")
 #: Why a building selected by ``[residences] building_tags`` is not a home.
 NON_HOME_REASONS = ("non_home_tags", "non_home_names", "precinct")
+#: Residences per block when coverage turns (residence × type) into (type × residence).
+_COVERAGE_BLOCK_ROWS = 8192
 
 
 # --------------------------------------------------------------------------- residences
@@ -95,68 +108,98 @@ def residences_from_buildings(
     storeys_default = default_storeys or settings.default_storeys
     if "building" not in features.columns:
         return _empty_residences(features.crs)
-    polygons = features[features.geometry.geom_type.isin(["Polygon", "MultiPolygon"])]
-    reasons = _non_home_reasons(features, polygons, rules)
-    candidate = any_rule(rules.building_tags, polygons)
+    geometry = features.geometry.to_numpy()
+    is_polygon = np.isin(shapely.get_type_id(geometry), POLYGON_TYPE_IDS)
+    # one table for every rule: each tag column is factorised once
+    tags = TagTable(features)
+    # only buildings the rules select with a home's footprint can be homes or count
+    # as excluded ones: everything below looks at those rows of ``features`` alone
+    rows = np.flatnonzero(is_polygon & any_rule(rules.building_tags, tags))
+    footprint = shapely.area(geometry[rows])
+    big = np.flatnonzero(footprint >= settings.min_residence_footprint_m2)
+    rows, footprint = rows.take(big), footprint.take(big)
+    points = shapely.point_on_surface(geometry[rows])
+    reasons = _non_home_reasons(features, rows, points, tags, is_polygon, rules)
     if quality is not None:
-        footprint_ok = polygons.geometry.area.to_numpy() >= settings.min_residence_footprint_m2
-        excluded = candidate & footprint_ok & (reasons != "")
         quality["excluded_non_homes"] = {
-            "buildings": int(excluded.sum()),
-            "by_reason": {reason: int((excluded & (reasons == reason)).sum())
-                          for reason in NON_HOME_REASONS}}
-    chosen = polygons[candidate & (reasons == "")]
-    footprint = chosen.geometry.area.to_numpy()
-    chosen = chosen[footprint >= settings.min_residence_footprint_m2]
-    footprint = chosen.geometry.area.to_numpy()
-    storeys, storeys_source = _storeys_with_source(chosen, storeys_default)
+            "buildings": int((reasons != "").sum()),
+            "by_reason": {reason: int((reasons == reason).sum()) for reason in NON_HOME_REASONS}}
+    home = np.flatnonzero(reasons == "")
+    rows, footprint = rows.take(home), footprint.take(home)
+    storey_columns = [key for key in ("building:levels", "height") if key in features.columns]
+    storeys, storeys_source = _storeys_with_source(features[storey_columns].iloc[rows],
+                                                   storeys_default)
     floor_area = footprint * storeys
-    residences = gpd.GeoDataFrame({
-        "residence_id": ("r" + chosen["osm_type"].astype(str).str[0]
-                         + chosen["osm_id"].astype(str)).to_numpy(),
+    return gpd.GeoDataFrame({
+        "residence_id": _residence_ids(features, rows),
         "population": np.round(floor_area / per_person, 1),
         "floor_area_m2": np.round(floor_area, 1),
         "storeys": storeys,
         "storeys_source": storeys_source,
-        "building": chosen["building"].to_numpy(dtype=object),
+        "building": features["building"].iloc[rows].to_numpy(dtype=object),
         "source": "estimate",
-    }, geometry=chosen.geometry.representative_point().to_numpy(), crs=features.crs)
-    return residences.reset_index(drop=True)
+    }, geometry=points.take(home), crs=features.crs)
 
 
-def _non_home_reasons(features: gpd.GeoDataFrame, polygons: gpd.GeoDataFrame,
+def _residence_ids(features: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+    """``r`` + the OSM type's initial + the OSM id, for the given rows."""
+    return ("r" + features["osm_type"].iloc[rows].astype(str).str[0]
+            + features["osm_id"].iloc[rows].astype(str)).to_numpy()
+
+
+def _non_home_reasons(features: gpd.GeoDataFrame, rows: np.ndarray, points: np.ndarray,
+                      tags: TagTable, is_polygon: np.ndarray,
                       rules: ResidenceRules) -> np.ndarray:
-    """Per polygon: why it is not a home (first of :data:`NON_HOME_REASONS`), or ""."""
-    housing_tag = any_rule(rules.housing_tags, polygons)
-    names = name_lines(polygons)
-
-    def named(patterns: tuple[str, ...]) -> np.ndarray:
-        if not patterns:
-            return np.zeros(len(polygons), dtype=bool)
-        return names.str.contains("|".join(patterns), regex=True).to_numpy(dtype=bool)
-
+    """Per row of ``features`` given: why it is not a home (see :data:`NON_HOME_REASONS`), or ""."""
+    housing_tag = any_rule(rules.housing_tags, tags)[rows]
+    named = _name_matcher(features, rows)
     housing_name = named(rules.housing_names)
-    by_tags = any_rule(rules.non_home_tags, polygons)
+    by_tags = any_rule(rules.non_home_tags, tags)[rows]
     by_name = named(rules.non_home_names)
     by_weak_name = named(rules.weak_non_home_names)
-    in_precinct = np.zeros(len(polygons), dtype=bool)
+    in_precinct = np.zeros(len(rows), dtype=bool)
     open_rows = np.flatnonzero(~housing_name & ~by_name & ~housing_tag & ~by_weak_name
                                & ~by_tags)
-    precincts = features[any_rule(rules.precinct_tags, features)
-                         & features.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
-                         .to_numpy()]
+    precincts = features.geometry.to_numpy()[is_polygon & any_rule(rules.precinct_tags, tags)]
     if len(open_rows) and len(precincts):
-        points = gpd.GeoDataFrame(
-            geometry=polygons.geometry.iloc[open_rows].representative_point().to_numpy(),
-            crs=features.crs)
-        inside = gpd.sjoin(points, precincts[["geometry"]], predicate="within", how="inner")
-        in_precinct[open_rows[np.unique(inside.index.to_numpy())]] = True
+        # as geopandas' sjoin "within": the points' tree queried with "contains"
+        # (prepared precincts), which GEOS answers exactly as "within"
+        tree = shapely.STRtree(points.take(open_rows))
+        inside = tree.query(precincts, predicate="contains")[1]
+        in_precinct[open_rows[np.unique(inside)]] = True
     # a housing name beats a non-home name (学生食堂 mapped as building=house is no
     # home), which beats a housing tag, which beats the weak names (XX大厦 tagged
     # apartments is a home), use tags and precincts
     return np.select([housing_name, by_name, housing_tag, by_weak_name, by_tags, in_precinct],
                      ["", "non_home_names", "", "non_home_names", "non_home_tags", "precinct"],
                      "").astype(object)
+
+
+def _name_matcher(features: pd.DataFrame, rows: np.ndarray):
+    """``named(patterns)``: per row given, whether its :func:`name_lines` contain one.
+
+    Exactly ``name_lines(...).str.contains("|".join(patterns))``, but the
+    patterns run on the few named rows only: the nameless ones share one blank
+    line, tested once.
+    """
+    keys = [key for key in NAME_KEYS if key in features.columns]
+    has_name = np.zeros(len(rows), dtype=bool)
+    for key in keys:
+        has_name |= features[key].notna().to_numpy(dtype=bool)[rows]
+    named_rows = np.flatnonzero(has_name)
+    lines = name_lines(features[keys].iloc[rows.take(named_rows)])
+    # the line name_lines gives a feature without names
+    blank = pd.Series(["\n" * (len(NAME_KEYS) - 1)], dtype=lines.dtype)
+
+    def named(patterns: tuple[str, ...]) -> np.ndarray:
+        if not patterns:
+            return np.zeros(len(rows), dtype=bool)
+        pattern = "|".join(patterns)
+        mask = np.full(len(rows), bool(blank.str.contains(pattern, regex=True).iloc[0]))
+        mask[named_rows] = lines.str.contains(pattern, regex=True).to_numpy(dtype=bool)
+        return mask
+
+    return named
 
 
 def building_storeys(buildings: pd.DataFrame, default: int) -> np.ndarray:
@@ -293,14 +336,32 @@ def grid_communities(points: gpd.GeoSeries, cell_m: float | None = None) -> gpd.
     cell = cell_m or settings.grid_cell_m
     xy = shapely.get_coordinates(points.to_numpy())
     origin = np.floor(xy.min(axis=0) / cell) * cell
-    cells = np.unique(np.floor((xy - origin) / cell).astype(np.int64), axis=0)
+    cells = _unique_rows(np.floor((xy - origin) / cell).astype(np.int64))
     lower = origin + cells * cell
     boxes = shapely.box(lower[:, 0], lower[:, 1], lower[:, 0] + cell, lower[:, 1] + cell)
-    ids = [f"G{row:03d}_{col:03d}" for col, row in cells]
+    ids = [f"G{row:03d}_{col:03d}" for col, row in cells.tolist()]
     label = "网格" if settings.lang == "zh" else "grid"
     return gpd.GeoDataFrame({"community_id": ids,
                              "name": [f"{label} {identifier[1:]}" for identifier in ids],
                              "community_source": "grid"}, geometry=boxes, crs=points.crs)
+
+
+def _unique_rows(cells: np.ndarray) -> np.ndarray:
+    """``np.unique(cells, axis=0)`` for ``(n, 2)`` integers, through one integer key.
+
+    The key (column, then row, offset to start at 0) orders as the rows do, and
+    a plain unique of it is many times faster than the structured one of
+    ``axis=0``; the structured one stays for spans the key cannot hold.
+    """
+    if not len(cells):
+        return np.unique(cells, axis=0)
+    low = cells.min(axis=0)
+    # spans in Python integers: the difference of two int64 may overflow
+    width = int(cells[:, 1].max()) - int(low[1]) + 1
+    if (int(cells[:, 0].max()) - int(low[0]) + 1) * width >= 2**62:
+        return np.unique(cells, axis=0)
+    key = np.unique((cells[:, 0] - low[0]) * width + (cells[:, 1] - low[1]))
+    return np.column_stack([key // width + low[0], key % width + low[1]])
 
 
 def assign_communities(residences: gpd.GeoDataFrame,
@@ -309,10 +370,14 @@ def assign_communities(residences: gpd.GeoDataFrame,
 
     A residence inside overlapping communities goes to the first in layer order.
     """
-    joined = gpd.sjoin(residences[["geometry"]], communities[["community_id", "geometry"]],
-                       predicate="within", how="left")
-    joined = joined[~joined.index.duplicated()]
-    values = joined["community_id"].reindex(residences.index).to_numpy(dtype=object)
+    # as geopandas' sjoin "within": the homes' tree queried with "contains"
+    # (prepared communities), without the frames a join builds
+    community, home = shapely.STRtree(residences.geometry.to_numpy()).query(
+        communities.geometry.to_numpy(), predicate="contains")
+    first = np.full(len(residences), len(communities))
+    np.minimum.at(first, home, community)
+    ids = np.append(communities["community_id"].to_numpy(dtype=object), None)
+    values = ids[first]
     return np.where(pd.isna(values), None, values)
 
 
@@ -378,42 +443,91 @@ def community_coverage(residences: gpd.GeoDataFrame, distance_m: np.ndarray,
     result["score_data"] = _mean_of_scenes(data_scenes, len(communities))
     result["n_types"] = valid.sum(axis=1).astype(np.int64)
     result["n_types_data"] = (valid & has_data[None, :]).sum(axis=1).astype(np.int64)
-    result["missing_types"] = [
-        ",".join(type_ids[column] for column in np.flatnonzero((row == 0) & has_data))
-        for row in coverage]
+    result["missing_types"] = _missing_types(coverage, has_data, type_ids)
     result["no_data_types"] = int((~has_data).sum())
     n_communities = len(communities)
+    community_row = np.repeat(np.arange(n_communities), n_types)
+    type_column = np.tile(np.arange(n_types), n_communities)
     summary = pd.DataFrame({
-        "community_id": np.repeat(communities["community_id"].to_numpy(), n_types),
-        "scene_id": np.tile(scene_of, n_communities),
-        "type_id": np.tile(type_ids, n_communities),
+        "community_id": _string_column(communities["community_id"].to_numpy(), community_row),
+        "scene_id": _string_column(scene_of, type_column),
+        "type_id": _string_column(np.array(type_ids, dtype=object), type_column),
         "threshold_m": np.tile(thresholds, n_communities),
         "population": np.repeat(np.round(pop_total, 1), n_types),
         "covered_population": np.round(covered_pop.ravel(), 1),
         "coverage": np.round(coverage.ravel(), 4),
         "facilities_in_area": np.tile(found, n_communities),
-        "community_source": np.repeat(communities["community_source"].to_numpy(), n_types),
+        "community_source": _string_column(communities["community_source"].to_numpy(),
+                                           community_row),
     })
     return gpd.GeoDataFrame(result, geometry="geometry", crs=communities.crs), summary
+
+
+def _missing_types(coverage: np.ndarray, has_data: np.ndarray,
+                   type_ids: Sequence[str]) -> list[str]:
+    """Per community: the types with data no resident reaches, comma-separated."""
+    rows, columns = np.nonzero((coverage == 0) & has_data)
+    names = [type_ids[column] for column in columns.tolist()]
+    bounds = np.searchsorted(rows, np.arange(len(coverage) + 1)).tolist()
+    return [",".join(names[begin:end]) for begin, end in itertools.pairwise(bounds)]
+
+
+def _string_column(values: np.ndarray,
+                   codes: np.ndarray) -> np.ndarray | pd.api.extensions.ExtensionArray:
+    """``values[codes]`` as pandas stores a column of these strings, built the quick way.
+
+    Where pandas keeps strings in Arrow, the repeated table is taken in Arrow
+    (an Arrow string array per element is what pandas would build, slowly,
+    from Python strings); otherwise, or when some value is no string, the
+    object array itself.
+    """
+    dtype = pd.Series(np.array(["x"], dtype=object)).dtype
+    arrow = isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"
+    if not arrow or not all(isinstance(value, str) for value in values):
+        return values[codes]
+    return pd.array(pa.array(values, type=pa.large_string()).take(codes), dtype=dtype)
 
 
 def _covered_population(residences: gpd.GeoDataFrame, distance_m: np.ndarray,
                         thresholds: np.ndarray, communities: gpd.GeoDataFrame,
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Population per community, and covered population per community × type."""
-    covered = np.nan_to_num(distance_m, nan=np.inf) <= thresholds[None, :]
     community_index = pd.Index(communities["community_id"]).get_indexer(
-        residences["community_id"].to_numpy(dtype=object))
-    inside = community_index >= 0
-    n_communities = len(communities)
+        residences["community_id"])
+    inside = np.flatnonzero(community_index >= 0)
+    n_communities, n_types = len(communities), len(thresholds)
     population = residences["population"].to_numpy(float)
-    pop_total = np.bincount(community_index[inside], weights=population[inside],
-                            minlength=n_communities)
-    covered_pop = np.stack([
-        np.bincount(community_index[inside], weights=(population * covered[:, column])[inside],
-                    minlength=n_communities) for column in range(len(thresholds))], axis=1) \
-        if len(thresholds) else np.zeros((n_communities, 0))
+    if len(inside) < len(population):
+        community_index, population = community_index[inside], population[inside]
+        distance_m = distance_m[inside]
+    pop_total = np.bincount(community_index, weights=population, minlength=n_communities)
+    covered = _covered_by_type(distance_m, thresholds)
+    covered_pop = np.empty((n_communities, n_types))
+    weight = np.empty(len(population))
+    for column in range(n_types):
+        np.multiply(population, covered[column], out=weight)
+        covered_pop[:, column] = np.bincount(community_index, weights=weight,
+                                             minlength=n_communities)
     return pop_total, covered_pop
+
+
+def _covered_by_type(distance_m: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """``(n_types, n_residences)``: ``nan_to_num(distance, nan=inf) <= threshold``.
+
+    Transposed so each type's row is contiguous for the sums by community, a
+    block of residences at a time (a strided transpose of the whole would miss
+    the cache at every element). The plain comparison equals nan_to_num's
+    except for thresholds of inf or the largest float, which take its way.
+    """
+    covered = np.empty((len(thresholds), len(distance_m)), dtype=bool)
+    odd = np.flatnonzero(~(thresholds < np.finfo(float).max))
+    for begin in range(0, len(distance_m), _COVERAGE_BLOCK_ROWS):
+        block = distance_m[begin:begin + _COVERAGE_BLOCK_ROWS]
+        part = block <= thresholds
+        if len(odd):
+            part[:, odd] = np.nan_to_num(block[:, odd], nan=np.inf) <= thresholds[odd]
+        covered[:, begin:begin + _COVERAGE_BLOCK_ROWS] = part.T
+    return covered
 
 
 def _scene_score(coverage: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -458,141 +572,3 @@ def type_status(catalogue: Catalogue, facilities: pd.DataFrame) -> pd.DataFrame:
                           "has_data": found.to_numpy() > 0},
                          index=pd.Index(catalogue.type_ids, name="type_id"))
     return frame
-
-
-# --------------------------------------------------------------------------- network quality
-
-
-def community_detour_index(residences: gpd.GeoDataFrame, distance_m: np.ndarray,
-                           nearest: np.ndarray, facility_points,
-                           communities: gpd.GeoDataFrame,
-                           min_straight_m: float | None = None) -> np.ndarray:
-    """Median detour index per community: network ÷ straight-line distance.
-
-    Computed over the (residence, facility reached) pairs of every type, on
-    the pairs at least ``min_straight_m`` apart in a straight line (short legs,
-    where the walk to the edge dominates, would swamp the measure). A high
-    value shows where the walk is long for its distance: barriers (fences,
-    rivers, dual carriageways without crossings) or missing paths.
-
-    Parameters
-    ----------
-    residences
-        With ``community_id`` and point geometry.
-    distance_m
-        ``(n_residences, n_types)`` network distances (as published).
-    nearest
-        ``(n_residences, n_types)`` index of the facility reached (-1: none),
-        from :meth:`planner.access.Access.nearest_facilities`.
-    facility_points
-        The facility points the indices refer to.
-    communities
-        ``community_id`` in output order.
-    min_straight_m
-        :data:`planner.settings.detour_min_straight_m` when omitted.
-
-    Returns
-    -------
-    numpy.ndarray
-        One value per community, rounded to 0.01; NaN where no pair qualifies.
-    """
-    minimum = settings.detour_min_straight_m if min_straight_m is None else min_straight_m
-    points = np.asarray(getattr(facility_points, "values", facility_points), dtype=object)
-    result = np.full(len(communities), np.nan)
-    home_code, uniques = pd.factorize(residences["community_id"].to_numpy(dtype=object))
-    # homes grouped by community (as groupby: no unnamed group): the pairs below
-    # then come out grouped too, and no sort over all pairs is needed
-    homes = np.flatnonzero(home_code >= 0)
-    homes = homes[np.argsort(home_code[homes], kind="stable")]
-    facility = nearest[homes]
-    reached = facility >= 0
-    if not reached.any():
-        return result
-    # whole (home × type) blocks: each home's coordinates broadcast along its row,
-    # and each facility's gathered from one small table
-    home_xy = shapely.get_coordinates(residences.geometry.to_numpy())[homes]
-    facility_xy = shapely.get_coordinates(points)
-    facility_x, facility_y = facility_xy[:, 0].copy(), facility_xy[:, 1].copy()
-    straight = np.hypot(facility_x[facility] - home_xy[:, :1],
-                        facility_y[facility] - home_xy[:, 1:])
-    network = distance_m[homes]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = network / straight
-    keep = reached & (straight >= minimum) & np.isfinite(network) & ~np.isnan(ratio)
-    if not keep.any():
-        return result
-    # row-major order keeps the pairs grouped by community
-    code = np.repeat(home_code[homes], keep.sum(axis=1))
-    ratio = ratio[keep]
-    ratio = _sorted_in_groups(code, ratio)
-    count = np.bincount(code, minlength=len(uniques))
-    start = np.cumsum(count) - count
-    median = np.full(len(uniques), np.nan)
-    has = np.flatnonzero(count)
-    median[has] = (ratio[start[has] + (count[has] - 1) // 2]
-                   + ratio[start[has] + count[has] // 2]) / 2
-    position = pd.Index(uniques).get_indexer(communities["community_id"].to_numpy(dtype=object))
-    result = np.where(position >= 0, median[np.maximum(position, 0)], np.nan)
-    return np.round(result, 2)
-
-
-def _sorted_in_groups(code: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """``value`` (≥ 0, no NaN) sorted within the runs of ascending integer ``code``.
-
-    A non-negative float orders as its bit pattern, so the code goes in the
-    high bits of one unsigned key and the value's bits (less the smallest)
-    in the low ones: one plain sort of the keys, many times faster than an
-    argsort of the values, and exact. When both do not fit in 64 bits the
-    codes are taken a batch at a time.
-    """
-    bits = value.view(np.uint64)
-    low = bits.min()
-    bits = bits - low
-    span = int(bits.max()).bit_length()
-    per_batch = 1 << min(64 - span, 62)
-    result = np.empty_like(value)
-    firsts = np.arange(code[0], code[-1] + 1, per_batch)
-    bounds = np.r_[np.searchsorted(code, firsts), len(code)]
-    for first, begin, end in zip(firsts, bounds[:-1], bounds[1:], strict=True):
-        key = ((code[begin:end] - first).astype(np.uint64) << np.uint64(span)) | bits[begin:end]
-        key.sort()
-        result[begin:end] = ((key & np.uint64((1 << span) - 1)) + low).view(np.float64)
-    return result
-
-
-def compounds_without_paths(features: gpd.GeoDataFrame, residences: gpd.GeoDataFrame,
-                            network: WalkNetwork) -> np.ndarray:
-    """Residences in a residential compound with no walkable way mapped inside.
-
-    A compound is a ``landuse=residential`` polygon; it has no paths when no
-    network edge has its midpoint inside. Distances from such homes start at
-    the compound's edge, so thin network data shows up where it is.
-
-    Returns
-    -------
-    numpy.ndarray
-        Per residence: the compound's index in ``features`` (-1 when the
-        residence is in no compound without paths).
-    """
-    result = np.full(len(residences), -1, dtype=np.int64)
-    if "landuse" not in features.columns or not len(residences):
-        return result
-    compounds = features[features["landuse"].eq("residential").to_numpy(dtype=bool)
-                         & features.geometry.geom_type.isin(["Polygon", "MultiPolygon"])
-                         .to_numpy()]
-    if not len(compounds):
-        return result
-    compounds = gpd.GeoDataFrame({"compound": np.arange(len(compounds))},
-                                 geometry=compounds.geometry.to_numpy(), crs=features.crs)
-    # the midpoint of each segment u → v, as GEOS interpolates it, without
-    # building a LineString per edge (a city has a million)
-    start = network.node_xy[network.edge_u]
-    midpoints = gpd.GeoDataFrame(geometry=shapely.points(
-        start + 0.5 * (network.node_xy[network.edge_v] - start)), crs=features.crs)
-    with_paths = gpd.sjoin(midpoints, compounds, predicate="within", how="inner")["compound"]
-    homes = gpd.sjoin(residences[["geometry"]].reset_index(drop=True), compounds,
-                      predicate="within", how="inner")
-    homes = homes[~homes.index.duplicated()]
-    homes = homes[~homes["compound"].isin(with_paths.unique())]
-    result[homes.index.to_numpy()] = homes["compound"].to_numpy()
-    return result
