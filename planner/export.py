@@ -30,6 +30,9 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
                    full: bool = False, **map_options) -> Path:
     """Write ``coverage.gpkg``, ``summary.csv``, ``map.html``, ``report.html`` and ``run.json``.
 
+    On a city, unless ``full``, also ``residence_distances.parquet``
+    (:func:`planner.layers.split_distances`).
+
     Parameters
     ----------
     analysis
@@ -52,9 +55,10 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
         service areas).
     full
         Whether ``coverage.gpkg`` holds the heavy layers at any size: the
-        walking network (``walk_edges``) and the streets within reach of every
-        type (``isochrones``); by default a city gets the service areas as
-        grid squares (``service_cells``) and no network
+        walking network (``walk_edges``), the streets within reach of every
+        type (``isochrones``) and the residences' distances; by default a city
+        gets the service areas as grid squares (``service_cells``), no network,
+        and the distances in ``residence_distances.parquet``
         (:func:`planner.layers.analysis_layers`).
     **map_options
         ``lang``, ``basemap``, ``tianditu_key``, ``title``: passed to
@@ -78,7 +82,7 @@ def write_analysis(analysis: Analysis, out_dir: str | Path, *,
 
     # the layers that need no computing are written while the service areas
     # and the gaps are computed
-    first = base_layers(analysis)
+    first = base_layers(analysis, full=full)
 
     def computed() -> dict:
         return {**analysis_layers(analysis, full=full, stopwatch=clock, base=first),

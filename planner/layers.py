@@ -35,22 +35,60 @@ def facility_layer(analysis: Analysis) -> gpd.GeoDataFrame:
                                 *optional, "on_network", "geometry"]]
 
 
-def residence_layer(analysis: Analysis) -> gpd.GeoDataFrame:
-    """Residences with their population and walking distance to every type (metres)."""
-    columns = ["residence_id", "community_id", "population", "floor_area_m2", "storeys",
-               "source", "on_network", *analysis.distance_columns, "geometry"]
+#: The residence columns other than the distances, in the order written.
+RESIDENCE_COLUMNS = ("residence_id", "community_id", "population", "floor_area_m2", "storeys",
+                     "source", "on_network")
+
+
+def residence_layer(analysis: Analysis, *, distances: bool = True) -> gpd.GeoDataFrame:
+    """Residences with their population and walking distance to every type (metres).
+
+    ``distances=False`` leaves out the ``dist_<type>`` columns (they are then
+    :func:`residence_distance_layer`).
+    """
+    columns = [*RESIDENCE_COLUMNS, *(analysis.distance_columns if distances else []),
+               "geometry"]
     return analysis.residences[columns]
 
 
-def base_layers(analysis: Analysis) -> dict[str, gpd.GeoDataFrame]:
+def residence_distance_layer(analysis: Analysis) -> gpd.GeoDataFrame:
+    """``residence_id``, ``community_id``, the ``dist_<type>`` columns and the points.
+
+    What a city's ``residence_distances.parquet`` holds (:func:`split_distances`),
+    joined to the ``residences`` layer by ``residence_id``.
+    """
+    return analysis.residences[["residence_id", "community_id", *analysis.distance_columns,
+                                "geometry"]]
+
+
+def split_distances(analysis: Analysis, *, full: bool = False) -> bool:
+    """Whether the residences' distances leave their layer for ``residence_distances``.
+
+    Above :data:`planner.settings.max_default_residence_distances` residences,
+    unless ``full``: a city's distances (one column per type) are most of a
+    GeoPackage's bytes and of its writing time, and GeoParquet writes them in
+    a fraction of it.
+    """
+    return not full and len(analysis.residences) > settings.max_default_residence_distances
+
+
+def base_layers(analysis: Analysis, *, full: bool = False) -> dict[str, gpd.GeoDataFrame]:
     """The layers that need no computing: ``facilities``, ``residences``, ``communities``.
 
-    The first layers of :func:`analysis_layers`, the same objects when passed
-    to it as ``base`` (:func:`planner.export.write_analysis` writes them while
-    the others are computed).
+    The first layers of :func:`analysis_layers` (given the same ``full``),
+    the same objects when passed to it as ``base``
+    (:func:`planner.export.write_analysis` writes them while the others are
+    computed). When :func:`split_distances`, ``residences`` has no
+    ``dist_<type>`` column and ``residence_distances``
+    (:func:`residence_distance_layer`) follows ``communities``.
     """
-    return {"facilities": facility_layer(analysis), "residences": residence_layer(analysis),
-            "communities": analysis.communities.copy()}
+    split = split_distances(analysis, full=full)
+    layers = {"facilities": facility_layer(analysis),
+              "residences": residence_layer(analysis, distances=not split),
+              "communities": analysis.communities.copy()}
+    if split:
+        layers["residence_distances"] = residence_distance_layer(analysis)
+    return layers
 
 
 def gap_layer(analysis: Analysis, cell_m: float | None = None) -> gpd.GeoDataFrame:
@@ -66,7 +104,8 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
 
     A district gets every layer; at city scale the heavy ones (the walking
     network, the streets within reach of every type) are left for
-    ``full=True``, so that writing stays within seconds and the file small.
+    ``full=True`` and the residences' distances are a layer of their own,
+    so that writing stays within seconds and the file small.
 
     Parameters
     ----------
@@ -75,8 +114,8 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
     isochrones
         Whether to draw the service areas.
     full
-        Whether to include the heavy layers at any size: ``walk_edges`` and the
-        ``isochrones`` street lines.
+        Whether to include the heavy layers at any size: ``walk_edges``, the
+        ``isochrones`` street lines and the distances in ``residences``.
     gap_cell_m
         Width of the gap hexagons, metres (:data:`planner.settings.gap_cell_m`).
     stopwatch
@@ -84,13 +123,17 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
         ``gaps`` (the wait for the gap hexagons, computed on a second thread
         meanwhile).
     base
-        :func:`base_layers` of the analysis when already made; they are
-        returned as they are, first.
+        :func:`base_layers` of the analysis (with the same ``full``) when
+        already made; they are returned as they are, first.
 
     Returns
     -------
     dict
-        ``facilities``, ``residences``, ``communities``, ``gaps`` (hexagons
+        ``facilities``, ``residences``, ``communities`` (:func:`base_layers`:
+        above :data:`planner.settings.max_default_residence_distances`
+        residences, unless ``full``, the ``dist_<type>`` columns are the layer
+        ``residence_distances`` instead, written as a GeoParquet file),
+        ``gaps`` (hexagons
         with the facility types their residents cannot reach:
         ``cell_id``, ``cell_m``, ``population``, ``n_residences``,
         ``n_missing_types``, ``missing_types``, ``mean_missing_types``);
@@ -109,9 +152,13 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
     # the gap hexagons (numpy, GIL released) are computed beside the service areas
     with ThreadPoolExecutor(max_workers=1) as pool:
         with clock.stage("layers"):
-            layers = {**(base_layers(analysis) if base is None else base), "gaps": None}
-            gaps = pool.submit(gap_cells, layers["residences"],
-                               analysis.catalogue.thresholds_m(), cell_m=gap_cell_m)
+            layers = {**(base_layers(analysis, full=full) if base is None else base),
+                      "gaps": None}
+            # the hexagons need the distances, in the residences layer or not
+            homes = analysis.residences if "residence_distances" in layers \
+                else layers["residences"]
+            gaps = pool.submit(gap_cells, homes, analysis.catalogue.thresholds_m(),
+                               cell_m=gap_cell_m)
             if full or analysis.network.n_edges <= settings.max_default_walk_edges:
                 layers["walk_edges"] = analysis.network.edges_frame()
         if isochrones:

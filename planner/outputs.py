@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from planner.errors import PlannerError
 from planner.timing import Stopwatch
 
 if TYPE_CHECKING:  # imported when writing: ``import planner.export`` stays light
@@ -79,6 +80,35 @@ def write_layers(path: Path, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
                               use_arrow=True)
     finally:
         pyogrio.set_gdal_config_options(dict.fromkeys(options))
+
+
+#: Layers written as GeoParquet files beside ``coverage.gpkg`` instead of into
+#: it, by name: the file each becomes (:func:`planner.layers.split_distances`).
+PARQUET_LAYERS = {"residence_distances": "residence_distances.parquet"}
+
+
+def write_parquet(path: Path, frame: gpd.GeoDataFrame) -> None:
+    """Write a GeoDataFrame as a GeoParquet file in EPSG:4326, without its index.
+
+    GeoPandas' writer (pyarrow, WKB points, Snappy): the same frame gives the
+    same bytes (no timestamp), and GDAL's Parquet driver (QGIS >= 3.30) opens
+    the file with its CRS.
+    """
+    from pyproj import CRS
+
+    if frame.crs is None or not frame.crs.is_exact_same(CRS.from_epsg(4326)):
+        frame = frame.to_crs(4326)
+    frame.to_parquet(path, index=False)
+
+
+def write_files(gpkg: Path, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
+    """The layers into ``gpkg`` (:func:`write_layers`), those of :data:`PARQUET_LAYERS`
+    into their GeoParquet file beside it (:func:`write_parquet`)."""
+    for name, frame in layers.items():
+        if name in PARQUET_LAYERS:
+            write_parquet(gpkg.parent / PARQUET_LAYERS[name], frame)
+    write_layers(gpkg, {name: frame for name, frame in layers.items()
+                        if name not in PARQUET_LAYERS})
 
 
 def _quoted(values) -> list[str]:
@@ -262,7 +292,9 @@ def write_outputs(analysis: Any, out_dir: str | Path,
     layers
         The GeoPackage layers, also drawn on the map; or a function computing
         them (called once the output folder is checked and ``first_layers``
-        are being written).
+        are being written). Those of :data:`PARQUET_LAYERS` are written as
+        GeoParquet files beside the GeoPackage (:func:`write_files`); the map
+        gets ``residence_distances`` joined to ``residences``.
     render_map
         Draws ``map.html`` into the staging folder; :func:`planner.maps.write_map`
         when omitted.
@@ -271,15 +303,18 @@ def write_outputs(analysis: Any, out_dir: str | Path,
     sites
         The ranked candidate sites, for the report's "best candidates".
     stopwatch
-        Times ``write`` (the GeoPackage), ``csv``, ``map`` and ``report``
-        (written at the same time, :func:`planner.staging.beside`) and
-        ``outputs`` (all of them); its timings go to ``run.json``.
+        Times ``write`` (the GeoPackage, with ``write_first``, the child's
+        part, and ``write_parquet``, the GeoParquet files), ``csv``, ``map``
+        and ``report`` (written at the same time,
+        :func:`planner.staging.beside`) and ``outputs`` (all of them); its
+        timings go to ``run.json``.
     first_layers
         The first layers of ``layers``, known before it is computed: written
         by a forked child (:func:`planner.staging.beside`) while ``layers``
         is computed. When they turn out not to be the first layers of
         ``layers`` (other names, order or objects), the GeoPackage is written
-        again from ``layers`` alone: the file is always ``layers``.
+        again from ``layers`` alone: the file is always ``layers``. Those of
+        :data:`PARQUET_LAYERS` are left to this process (with ``layers``).
     **map_options
         ``lang``, ``basemap``, ``tianditu_key``, ``title`` (:data:`MAP_OPTIONS`).
     """
@@ -290,7 +325,10 @@ def write_outputs(analysis: Any, out_dir: str | Path,
     clock = stopwatch or Stopwatch()
     for name, seconds in analysis.timings_s.items():
         clock.timings.setdefault(name, seconds)
-    first_layers = dict(first_layers or {})
+    # the child writes GeoPackage layers only; the GeoParquet files are this
+    # process' own, written while it waits for the child
+    first_layers = {name: frame for name, frame in (first_layers or {}).items()
+                    if name not in PARQUET_LAYERS}
     with staged_directory(out_dir) as stage:
         gpkg = stage / "coverage.gpkg"
         # GDAL opens and closes the file for every layer: the first layers
@@ -305,12 +343,7 @@ def write_outputs(analysis: Any, out_dir: str | Path,
             with beside(_draw, analysis, stage, layers, render_map, sites,
                         map_options) as drawing:
                 with clock.stage("write"):
-                    clock.timings.update(writing_first.result())
-                    written = _written_first(first_layers, layers)
-                    if len(written) < len(first_layers):
-                        gpkg.unlink(missing_ok=True)  # not the first layers: all again
-                    write_layers(gpkg, {name: frame for name, frame in layers.items()
-                                        if name not in written})
+                    _write_after_first(gpkg, layers, first_layers, writing_first, clock)
                 clock.timings.update(drawing.result())
             clock.timings["outputs"] = round(time.perf_counter() - start, 4)
         extra = extra_files(stage) if extra_files else {}
@@ -321,12 +354,32 @@ def write_outputs(analysis: Any, out_dir: str | Path,
     return out_dir
 
 
+def _write_after_first(gpkg: Path, layers: Mapping, first: Mapping, writing_first: Any,
+                       clock: Stopwatch) -> None:
+    """The GeoParquet files, then, once the child wrote ``first`` into ``gpkg``, the rest.
+
+    A city's ``residence_distances.parquet`` takes about as long as the
+    child's writing saves by leaving the distances out of the GeoPackage:
+    written here, it fills this process' wait for the child.
+    """
+    files = {name: frame for name, frame in layers.items() if name in PARQUET_LAYERS}
+    if files:
+        with clock.stage("write_parquet"):
+            write_files(gpkg, files)
+    clock.timings.update(writing_first.result())
+    tables = {name: frame for name, frame in layers.items() if name not in PARQUET_LAYERS}
+    written = _written_first(first, tables)
+    if len(written) < len(first):
+        gpkg.unlink(missing_ok=True)  # not the first layers: all again
+    write_layers(gpkg, {name: frame for name, frame in tables.items() if name not in written})
+
+
 def _write_first_layers(path: Path, layers: Mapping) -> dict[str, float]:
-    """:func:`write_layers` of the first layers (beside their others' computing); its timing."""
+    """:func:`write_files` of the first layers (beside their others' computing); its timing."""
     clock = Stopwatch()
     if layers:
         with clock.stage("write_first"):
-            write_layers(path, layers)
+            write_files(path, layers)
     return clock.timings
 
 
@@ -371,6 +424,7 @@ def _write_map(analysis: Any, path: Path, layers: Mapping,
         return
     from planner.maps import write_map
 
+    layers = with_residence_distances(layers)  # the map shows the distances
     write_map(analysis, path, layers={**layers, "summary": analysis.summary}, **options)
 
 
@@ -385,15 +439,89 @@ def _write_report(analysis: Any, path: Path, lang: str | None,
                  facility_origin=facility_origin(analysis, report_lang), sites=sites)
 
 
+def join_distances(residences: gpd.GeoDataFrame, distances: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The residences with the ``dist_<type>`` columns of ``distances``, by ``residence_id``.
+
+    The columns of ``residences`` (its geometry last), then the distances:
+    the frame of a run whose ``residences`` layer holds them. Rows stay in
+    the order of ``residences``; every residence must have one row of
+    ``distances``.
+    """
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+
+    columns = [column for column in distances.columns if column.startswith("dist_")]
+    ids = residences["residence_id"].to_numpy()
+    position = None  # written in the same order: taken as they are
+    if not np.array_equal(ids, distances["residence_id"].to_numpy()):
+        index = pd.Index(distances["residence_id"])
+        position = index.get_indexer(ids) if index.is_unique else np.array([-1])
+        if (position < 0).any():
+            message = "residence_distances: not one row per residence_id of the residences"
+            raise PlannerError(message)
+    geometry = residences.geometry.name
+    # column by column: a fraction of concat's time on a city (one copy, no realignment)
+    data = {name: residences[name] for name in residences.columns if name != geometry}
+    for name in columns:
+        column = distances[name].to_numpy()
+        data[name] = pd.Series(column if position is None else column[position],
+                               index=residences.index, name=name)
+    data[geometry] = residences[geometry]
+    return gpd.GeoDataFrame(data, geometry=geometry, crs=residences.crs)
+
+
+def with_residence_distances(layers: Mapping) -> dict:
+    """``layers`` with the ``residence_distances`` layer back in ``residences``
+    (:func:`join_distances`); as they are when it is not there."""
+    layers = dict(layers)
+    distances = layers.pop("residence_distances", None)
+    if distances is not None:
+        layers["residences"] = join_distances(layers["residences"], distances)
+    return layers
+
+
+def add_residence_distances(out_dir: str | Path, layers: Mapping) -> dict:
+    """``layers`` read from a results folder, with the residences' distances
+    of its ``residence_distances.parquet`` joined back (:func:`join_distances`)
+    when a city's run wrote them there; as they are otherwise."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from planner.errors import one_line
+    from planner.i18n import message
+
+    layers = dict(layers)
+    path = Path(out_dir) / PARQUET_LAYERS["residence_distances"]
+    if not path.is_file():
+        return with_residence_distances(layers)
+    try:  # its points are the residences' own: not read
+        columns = [column for column in pq.read_schema(path).names if column != "geometry"]
+        layers["residence_distances"] = pq.read_table(path, columns=columns).to_pandas()
+    except (pa.ArrowException, OSError) as error:
+        text = message(f"cannot read the residences' distances ({one_line(error)})",
+                       f"无法读取住宅的步行距离（{one_line(error)}）")
+        raise PlannerError(text, path) from None
+    try:
+        return with_residence_distances(layers)
+    except PlannerError as error:
+        raise PlannerError(error.message, path) from None
+
+
 def read_results(out_dir: str | Path) -> dict[str, gpd.GeoDataFrame | pd.DataFrame]:
-    """Read the layers and the summary of a results folder."""
+    """Read the layers and the summary of a results folder.
+
+    The residences come with their distances either way: from the
+    ``residences`` layer, or joined from ``residence_distances.parquet``
+    (:func:`add_residence_distances`) when a city's run wrote them there.
+    """
     import geopandas as gpd
     import pandas as pd
     import pyogrio
 
     out_dir = Path(out_dir)
     gpkg = out_dir / "coverage.gpkg"
-    layers = {name: gpd.read_file(gpkg, layer=name)
-              for name, _ in pyogrio.list_layers(gpkg)}
+    layers = add_residence_distances(out_dir, {name: gpd.read_file(gpkg, layer=name)
+                                               for name, _ in pyogrio.list_layers(gpkg)})
     layers["summary"] = pd.read_csv(out_dir / "summary.csv", dtype={"community_id": str})
     return layers

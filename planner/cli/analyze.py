@@ -53,7 +53,9 @@ def run_analysis(out: Path, lang: str | None, *, basemap: str = "osm",
 @analysis_options
 @click.option("--full", is_flag=True,
               help="Also write the walking network and the service-area streets of a "
-                   "whole city (left out above settings.max_default_walk_edges).")
+                   "whole city (left out above settings.max_default_walk_edges), and keep "
+                   "the residences' distances in coverage.gpkg (a city's go to "
+                   "residence_distances.parquet).")
 @out_option
 def analyze_command(source, place, bbox, communities, population, catalogue, facility_lists,
                     facilities_crs, walk_speed, crs, tile_m, encoding, lang, basemap,

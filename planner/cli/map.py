@@ -38,8 +38,12 @@ def read_map_layers(results_dir: Path) -> dict:
     except Exception as error:  # pyogrio raises its own DataSourceError
         message = pick(f"无法读取 GeoPackage（{error}）", f"cannot read the GeoPackage ({error})")
         raise PlannerError(message, gpkg) from error
-    return {name: gpd.read_file(gpkg, layer=name, engine="pyogrio")
-            for name in MAP_LAYERS if name in present}
+    from planner.outputs import add_residence_distances
+
+    # a city's run keeps the residences' distances in residence_distances.parquet
+    return add_residence_distances(results_dir, {
+        name: gpd.read_file(gpkg, layer=name, engine="pyogrio")
+        for name in MAP_LAYERS if name in present})
 
 
 def render_results_map(results_dir: str | Path, out: str | Path | None = None, *,
