@@ -23,14 +23,14 @@ from scipy.sparse import csgraph
 from planner import settings
 from planner.catalogue_model import tag_number
 from planner.errors import PlannerError
+from planner.snapping import SNAP_CANDIDATES, SNAP_SAMPLE_M, EdgeSnapper  # noqa: F401  (re-exported)
 from planner.sources import Area
 
-#: Spacing of the points sampled along edges for snapping, metres.
-SNAP_SAMPLE_M = 30.0
-#: Nearest samples examined per point when snapping.
-SNAP_CANDIDATES = 12
 #: Side of the grid cells that order the terminals of a :class:`Contraction`, metres.
 TERMINAL_CELL_M = 200.0
+#: Steps of the joint walk along all chains of a :class:`Contraction` before the
+#: chains still unfinished (the longest) are measured by a shortest-path search.
+CHAIN_WALK_STEPS = 256
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,7 @@ class WalkNetwork:
     fragments: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self._tree: shapely.STRtree | None = None
-        self._samples: tuple | None = None
-        self._segments: tuple | None = None
+        self._snapper: EdgeSnapper | None = None
         self._csr: sparse.csr_matrix | None = None
         self._edge_lines: np.ndarray | None = None
 
@@ -150,164 +148,26 @@ class WalkNetwork:
         Notes
         -----
         Candidates come from a k-d tree of the midpoints of edge pieces at
-        most :data:`SNAP_SAMPLE_M` long: every point of an edge lies within
+        most :data:`~planner.snapping.SNAP_SAMPLE_M` long: every point of an edge lies within
         half that length of one of the edge's midpoints, so when the k-th
         nearest sample is further than the best edge found plus half the
         spacing, no other edge can be nearer and the answer is exact. The
         points where this does not hold are examined again with four times
         as many candidates, and those still open (and non-point geometries)
         are answered by an R-tree of the edges. Of equally near edges the one
-        with the lowest index is taken.
+        with the lowest index is taken (see :mod:`planner.snapping`).
         """
         limit = settings.max_snap_distance_m if max_distance_m is None else max_distance_m
         geoms = np.asarray(getattr(points, "values", points), dtype=object)
-        n_points = len(geoms)
-        edge = np.full(n_points, -1, dtype=np.int64)
-        offset_m = np.zeros(n_points)
-        access_m = np.full(n_points, np.nan)
-        moved = np.zeros(n_points, dtype=bool)
-        if n_points == 0 or self.n_edges == 0:
-            return Snap(edge, offset_m, access_m, moved)
-        edge = self._nearest_edges(geoms, limit)
-        if prefer_ground:
-            moved = self._prefer_ground(geoms, edge)
-        placed = np.flatnonzero(edge >= 0)
-        xy = self._nearest_xy(geoms[placed], edge[placed])
-        share, _, distance = self._project(edge[placed], xy)
-        offset_m[placed] = share * self.edge_length_m[edge[placed]]
-        access_m[placed] = distance
-        return Snap(edge, offset_m, access_m, moved)
+        graded = self.edge_grade_separated if prefer_ground else None
+        return Snap(*self.snapper.snap(geoms, limit, graded, self.edge_length_m))
 
-    def _prefer_ground(self, geoms: np.ndarray, edge: np.ndarray) -> np.ndarray:
-        """Move points off grade-separated edges where a ground edge is near (in place)."""
-        moved = np.zeros(len(geoms), dtype=bool)
-        graded = self.edge_grade_separated
-        if graded is None or not graded.any() or graded.all():
-            return moved
-        elevated = np.flatnonzero((edge >= 0) & graded[np.maximum(edge, 0)])
-        if not len(elevated):
-            return moved
-        _, _, to_elevated = self._project(edge[elevated],
-                                          self._nearest_xy(geoms[elevated], edge[elevated]))
-        allowed = np.maximum(to_elevated * settings.elevated_snap_factor,
-                             to_elevated + settings.elevated_snap_extra_m)
-        # the nearest ground-level edge, from the same sample tree with the
-        # grade-separated edges left out (no second tree of the whole network)
-        found = self._nearest_edges(geoms[elevated], float(allowed.max()), usable=~graded)
-        ok = np.flatnonzero(found >= 0)
-        _, _, to_ground = self._project(found[ok], self._nearest_xy(geoms[elevated[ok]],
-                                                                    found[ok]))
-        ok = ok[to_ground <= allowed[ok]]
-        edge[elevated[ok]] = found[ok]
-        moved[elevated[ok]] = True
-        return moved
-
-    def _nearest_edges(self, geoms: np.ndarray, limit: float,
-                       usable: np.ndarray | None = None) -> np.ndarray:
-        """Index of the nearest edge of every geometry within ``limit`` (-1 beyond),
-        of the ``usable`` edges only when given (a mask over the edges)."""
-        n_points = len(geoms)
-        edge = np.full(n_points, -1, dtype=np.int64)
-        if n_points == 0 or self.n_edges == 0:
-            return edge
-        point_like = (shapely.get_type_id(geoms) == 0) & ~shapely.is_empty(geoms)
-        rows = np.flatnonzero(point_like)
-        xy = shapely.get_coordinates(geoms[rows])[:, :2]
-        tree, sample_edge = self._sample_tree()
-        undecided = [np.flatnonzero(~point_like)]
-        k = SNAP_CANDIDATES
-        while len(rows):  # more candidates for the points not decided yet, twice
-            k = min(k, len(sample_edge))
-            sample_distance, sample = tree.query(xy, k=k, workers=-1)
-            candidates = sample_edge[sample.reshape(len(rows), k)]
-            distance = self._share(candidates, xy[:, None, :])[2]
-            if usable is not None:
-                distance[~usable[candidates]] = np.inf
-            best = distance.min(axis=1)
-            nearest = np.where(distance == best[:, None], candidates, self.n_edges).min(axis=1)
-            decided = (k == len(sample_edge)) | (
-                sample_distance.reshape(len(rows), k)[:, -1]
-                >= np.minimum(best, limit) + SNAP_SAMPLE_M / 2)
-            near = decided & (best <= limit)
-            edge[rows[near]] = nearest[near]
-            rows, xy = rows[~decided], xy[~decided]
-            if k >= 4 * SNAP_CANDIDATES:
-                break
-            k *= 4
-        undecided = np.concatenate([rows, *undecided])
-        if len(undecided):
-            edges = None if usable is None else np.flatnonzero(usable)
-            if edges is not None:  # rare: a few points near grade-separated edges
-                tree = shapely.STRtree(self.edge_geometry[edges])
-            else:
-                if self._tree is None:
-                    self._tree = shapely.STRtree(self.edge_geometry)
-                tree = self._tree
-            point_index, edge_index = tree.query_nearest(
-                geoms[undecided], max_distance=limit, all_matches=True)
-            if edges is not None:
-                edge_index = edges[edge_index]
-            # of equally near edges keep the lowest index, as above
-            order = np.lexsort((edge_index, point_index))
-            point_index, edge_index = point_index[order], edge_index[order]
-            first = np.unique(point_index, return_index=True)[1]
-            edge[undecided[point_index[first]]] = edge_index[first]
-        return edge
-
-    def _project(self, edge: np.ndarray, xy: np.ndarray):
-        """Share along each edge of the foot of the perpendicular from ``xy``,
-        the foot, and the distance (``edge`` of any shape, ``xy`` broadcast to it)."""
-        share, (x0, y0, dx, dy), distance = self._share(edge, xy)
-        foot = np.stack([x0 + share * dx, y0 + share * dy], axis=-1)
-        return share, foot, distance
-
-    def _share(self, edge: np.ndarray, xy: np.ndarray):
-        """:meth:`_project` without the foot: share, the edges' start and span, distance."""
-        if self._segments is None:
-            start = self.node_xy[self.edge_u]
-            along = self.node_xy[self.edge_v] - start
-            seg_len2 = np.einsum("ij,ij->i", along, along)
-            inverse = np.divide(1.0, seg_len2, out=np.zeros_like(seg_len2), where=seg_len2 > 0)
-            # one row per edge: a single gather per candidate, not five
-            self._segments = np.column_stack([start, along, inverse])
-        segment = self._segments[edge]
-        x0, y0, dx, dy, inverse = (segment[..., column] for column in range(5))
-        px = xy[..., 0] - x0
-        py = xy[..., 1] - y0
-        share = np.clip((px * dx + py * dy) * inverse, 0.0, 1.0)
-        gap_x, gap_y = px - share * dx, py - share * dy
-        return share, (x0, y0, dx, dy), np.hypot(gap_x, gap_y)
-
-    def _nearest_xy(self, geoms: np.ndarray, edge: np.ndarray) -> np.ndarray:
-        """Coordinates of points; for other geometries, their point nearest to the edge."""
-        xy = np.empty((len(geoms), 2))
-        point = shapely.get_type_id(geoms) == 0
-        xy[point] = shapely.get_coordinates(geoms[point])[:, :2]
-        if not point.all():
-            ends = np.stack([self.node_xy[self.edge_u[edge[~point]]],
-                             self.node_xy[self.edge_v[edge[~point]]]], axis=1)
-            nearest = shapely.shortest_line(geoms[~point], shapely.linestrings(ends))
-            xy[~point] = shapely.get_coordinates(shapely.get_point(nearest, 0))[:, :2]
-        return xy
-
-    def _sample_tree(self):
-        """k-d tree of the midpoints of edge pieces (cached) and the edge of each.
-
-        Every edge is cut into equal pieces no longer than :data:`SNAP_SAMPLE_M`;
-        every point of a piece is within half that length of its midpoint.
-        """
-        if self._samples is None:
-            from scipy.spatial import cKDTree
-
-            u_xy, v_xy = self.node_xy[self.edge_u], self.node_xy[self.edge_v]
-            span = np.hypot(*(v_xy - u_xy).T)
-            pieces = np.maximum(np.ceil(span / SNAP_SAMPLE_M).astype(np.int64), 1)
-            sample_edge = np.repeat(np.arange(self.n_edges), pieces)
-            step = np.arange(len(sample_edge)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-            share = (step + 0.5) / pieces[sample_edge]
-            xy = u_xy[sample_edge] + share[:, None] * (v_xy - u_xy)[sample_edge]
-            self._samples = (cKDTree(xy), sample_edge)
-        return self._samples
+    @property
+    def snapper(self) -> EdgeSnapper:
+        """The nearest-edge search (its segment table and sample tree are built once)."""
+        if getattr(self, "_snapper", None) is None:  # None also in networks pickled before
+            self._snapper = EdgeSnapper(self.node_xy, self.edge_u, self.edge_v)
+        return self._snapper
 
     def edges_frame(self) -> gpd.GeoDataFrame:
         """Edges as a GeoDataFrame (``u``, ``v`` as OSM ids, ``length_m``)."""
@@ -508,24 +368,16 @@ def contract(network: WalkNetwork) -> Contraction:
     outside = np.where(terminal[u[boundary]], u[boundary], v[boundary])
     first, second = boundary[0::2], boundary[1::2]
     n_chains = len(first)
-    # offsets along each chain: one search from a private copy of every chain's first end
-    copies = n_nodes + np.arange(len(boundary))
-    forest = symmetric_csr(np.concatenate([u[inner_edge], inside]),
-                           np.concatenate([v[inner_edge], copies]),
-                           np.concatenate([length[inner_edge], length[boundary]]),
-                           n_nodes + len(boundary))
-    along = (csgraph.dijkstra(forest, directed=True, indices=copies[0::2], min_only=True)
-             if n_chains else np.zeros(n_nodes + len(boundary)))
-    chain_m = along[copies[1::2]]
     chain_of_label = np.full(label.max() + 1, -1, dtype=np.int64)
     chain_of_label[label[inside[0::2]]] = np.arange(n_chains)
+    along, chain_m = _chain_offsets(network, terminal, boundary, inside, chain_of_label[label])
     terminals = _by_cell(np.flatnonzero(terminal), network.node_xy)
     reduced = np.full(n_nodes, -1, dtype=np.int64)
     reduced[terminals] = np.arange(len(terminals))
     chain_a, chain_b = reduced[outside[0::2]], reduced[outside[1::2]]
     interior = np.flatnonzero(~terminal)
     # per edge: chain and the offsets of its ends (a chain's first end at 0, its last at L)
-    node_offset = along[:n_nodes]
+    node_offset = along
     edge_chain = np.full(n_edges, -1, dtype=np.int64)
     edge_chain[inner_edge] = chain_of_label[label[u[inner_edge]]]
     edge_chain[boundary] = np.repeat(np.arange(n_chains), 2)
@@ -544,6 +396,58 @@ def contract(network: WalkNetwork) -> Contraction:
         edge_u=np.concatenate([reduced[u[direct]], chain_a[~loop]]),
         edge_v=np.concatenate([reduced[v[direct]], chain_b[~loop]]),
         edge_length_m=np.concatenate([length[direct], chain_m[~loop]]))
+
+
+def _chain_offsets(network: WalkNetwork, terminal: np.ndarray, boundary: np.ndarray,
+                   inside: np.ndarray, node_chain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance of every chain node from its chain's first end, and each chain's length.
+
+    ``boundary`` holds the two edges of every chain from a terminal into it
+    (the first one first), ``inside`` their chain ends, ``node_chain`` the
+    chain of every node (-1 for terminals). All chains are walked at once, a
+    node per step from their first end, adding the edge lengths in the order
+    a shortest-path search from that end adds them (so the sums are the same
+    to the last bit, without a search's heap); the chains still open after
+    :data:`CHAIN_WALK_STEPS` steps are measured by such a search.
+    """
+    u, v, length = network.edge_u, network.edge_v, network.edge_length_m
+    weight = np.maximum(length, settings.min_edge_length_m)  # as in the search's graph
+    ends = np.concatenate([u, v])
+    inner = ~terminal[ends]
+    # a chain node has two edges: XOR their indices once, then XOR the edge a walk
+    # came by gives the edge it leaves by
+    edge_xor = np.zeros(len(terminal), dtype=np.int64)
+    np.bitwise_xor.at(edge_xor, ends[inner], np.tile(np.arange(len(u)), 2)[inner])
+    along = np.full(len(terminal), np.inf)
+    chain_m = np.zeros(len(boundary) // 2)
+    chain, edge, node = np.arange(len(chain_m)), boundary[0::2], inside[0::2]
+    distance = weight[edge]
+    for _ in range(CHAIN_WALK_STEPS):
+        if not len(chain):
+            break
+        along[node] = distance
+        edge = edge_xor[node] ^ edge
+        node = u[edge] + v[edge] - node
+        distance = distance + weight[edge]
+        end = terminal[node]
+        chain_m[chain[end]] = distance[end]
+        chain, edge, node, distance = chain[~end], edge[~end], node[~end], distance[~end]
+    if len(chain):  # a few very long chains: one search from a copy of each first end
+        on_rest = np.zeros(len(chain_m) + 1, dtype=bool)
+        on_rest[chain] = True
+        on_rest = on_rest[node_chain]  # node_chain -1 reads the last, False
+        inner_edge = np.flatnonzero(on_rest[u] & on_rest[v])
+        pairs = np.stack([boundary[0::2][chain], boundary[1::2][chain]], axis=1).ravel()
+        into = np.stack([inside[0::2][chain], inside[1::2][chain]], axis=1).ravel()
+        copies = len(terminal) + np.arange(len(pairs))
+        forest = symmetric_csr(np.concatenate([u[inner_edge], into]),
+                               np.concatenate([v[inner_edge], copies]),
+                               np.concatenate([length[inner_edge], length[pairs]]),
+                               len(terminal) + len(pairs))
+        reached = csgraph.dijkstra(forest, directed=True, indices=copies[0::2], min_only=True)
+        along[on_rest] = reached[:len(terminal)][on_rest]
+        chain_m[chain] = reached[copies[1::2]]
+    return along, chain_m
 
 
 def _by_cell(nodes: np.ndarray, node_xy: np.ndarray) -> np.ndarray:
@@ -576,9 +480,8 @@ def build_network(area: Area, *, largest_component: bool = True) -> WalkNetwork:
     """
     edges = area.edges
     node_ids = area.nodes.index.to_numpy(np.int64)
-    position = pd.Index(node_ids)
-    u = position.get_indexer(edges["u"].to_numpy(np.int64))
-    v = position.get_indexer(edges["v"].to_numpy(np.int64))
+    u, v = np.split(_positions(node_ids, np.concatenate(
+        [edges["u"].to_numpy(np.int64), edges["v"].to_numpy(np.int64)])), 2)
     keep = (u >= 0) & (v >= 0) & (u != v)
     attributes = {"highway": edges["highway"].to_numpy(object)[keep],
                   "name": (edges["name"].to_numpy(object)[keep] if "name" in edges
@@ -603,17 +506,38 @@ def build_network(area: Area, *, largest_component: bool = True) -> WalkNetwork:
         on_main, fragments = _main_component(lo, hi, xy)
         lo, hi = lo[on_main], hi[on_main]
         attributes = {key: value[on_main] for key, value in attributes.items()}
-    used_nodes = np.union1d(lo, hi)
+    used = np.zeros(len(node_ids), dtype=bool)  # np.union1d hashes: 20 times slower
+    used[lo] = used[hi] = True
+    used_nodes = np.flatnonzero(used)
     renumber = np.full(len(node_ids), -1, dtype=np.int64)
     renumber[used_nodes] = np.arange(len(used_nodes))
     xy = xy[used_nodes]
     lo, hi = renumber[lo], renumber[hi]
     length_m = np.hypot(*(xy[hi] - xy[lo]).T)
-    return WalkNetwork(node_ids=node_ids[used_nodes], node_xy=xy, edge_u=lo, edge_v=hi,
-                       edge_length_m=np.maximum(length_m, settings.min_edge_length_m),
-                       crs=area.crs, edge_name=attributes["name"],
-                       edge_highway=attributes["highway"],
-                       edge_grade_separated=attributes["graded"], fragments=fragments)
+    network = WalkNetwork(node_ids=node_ids[used_nodes], node_xy=xy, edge_u=lo, edge_v=hi,
+                          edge_length_m=np.maximum(length_m, settings.min_edge_length_m),
+                          crs=area.crs, edge_name=attributes["name"],
+                          edge_highway=attributes["highway"],
+                          edge_grade_separated=attributes["graded"], fragments=fragments)
+    # every analysis snaps: the snapping index is built here, where analyze() builds the
+    # network on a thread beside the classification, not later on the main path
+    network.snapper.prepare()
+    return network
+
+
+def _positions(node_ids: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Position of each of ``ids`` in ``node_ids`` (unique), -1 where absent."""
+    if len(node_ids):
+        low, high = int(node_ids.min()), int(node_ids.max())
+        # dense ids (renumbered or synthetic extracts): a lookup table beats hashing
+        if high - low < 4 * len(node_ids) + 1024 and pd.Index(node_ids).is_unique:
+            table = np.full(high - low + 1, -1, dtype=np.intp)
+            table[node_ids - low] = np.arange(len(node_ids))
+            inside = (ids >= low) & (ids <= high)
+            position = np.full(len(ids), -1, dtype=np.intp)
+            position[inside] = table[ids[inside] - low]
+            return position
+    return pd.Index(node_ids).get_indexer(ids)
 
 
 def grade_separated(edges: pd.DataFrame) -> np.ndarray:
@@ -622,6 +546,15 @@ def grade_separated(edges: pd.DataFrame) -> np.ndarray:
     ``tunnel=building_passage`` (a passage through a building at street level)
     and ``bridge``/``tunnel`` ``=no`` are ground level.
     """
+    keys = [key for key in ("bridge", "tunnel", "layer") if key in edges.columns]
+    tagged = edges[keys].notna().to_numpy().any(axis=1)
+    graded = np.zeros(len(edges), dtype=bool)
+    if tagged.any():  # most edges carry none of the three tags: only the others are read
+        graded[tagged] = _grade_separated(edges[tagged])
+    return graded
+
+
+def _grade_separated(edges: pd.DataFrame) -> np.ndarray:
     def tag(key: str) -> pd.Series:
         if key not in edges.columns:
             return pd.Series([None] * len(edges), index=edges.index, dtype=object)
@@ -645,19 +578,21 @@ def _main_component(lo: np.ndarray, hi: np.ndarray, xy: np.ndarray) -> tuple[np.
     counts = np.bincount(labels[used], minlength=labels.max() + 1)
     main = np.argmax(counts)
     on_main = labels[lo] == main
-    length_m = np.hypot(*(xy[hi] - xy[lo]).T)
     dropped = ~on_main
+    length_m = np.hypot(*(xy[hi[dropped]] - xy[lo[dropped]]).T)
     # a fragment near the bounding box of the extract's network runs out of the extract
     used_xy = xy[used]
     low, high = used_xy.min(axis=0), used_xy.max(axis=0)
     margin = settings.fragment_edge_margin_m
-    near_edge = used & (np.any(xy - low < margin, axis=1) | np.any(high - xy < margin, axis=1))
+    off_main = np.flatnonzero(used & (labels != main))  # only the fragments' nodes matter
+    off_xy = xy[off_main]
+    near_edge = np.any(off_xy - low < margin, axis=1) | np.any(high - off_xy < margin, axis=1)
     touches = np.zeros(labels.max() + 1, dtype=bool)
-    touches[labels[near_edge]] = True
-    at_edge = dropped & touches[labels[lo]]
+    touches[labels[off_main[near_edge]]] = True
+    at_edge = touches[labels[lo[dropped]]]
     fragments = {
         "n_dropped_fragments": int(len(np.unique(labels[lo[dropped]]))),
-        "dropped_km": round(float(length_m[dropped].sum()) / 1000, 3),
+        "dropped_km": round(float(length_m.sum()) / 1000, 3),
         "dropped_at_extract_edge_km": round(float(length_m[at_edge].sum()) / 1000, 3),
     }
     return on_main, fragments
