@@ -10,6 +10,10 @@ imports the library when it runs.
 
 from __future__ import annotations
 
+import atexit
+import os
+import sys
+
 import click
 
 from planner.cli.analyze import analyze_command, run_analysis
@@ -20,8 +24,8 @@ from planner.cli.demo import demo_command
 from planner.cli.map import map_command, render_results_map
 from planner.cli.sites import run_sites, sites_command
 
-__all__ = ["PlannerGroup", "community_table", "main", "render_results_map", "run_analysis",
-           "run_sites"]
+__all__ = ["PlannerGroup", "community_table", "main", "render_results_map", "run",
+           "run_analysis", "run_sites"]
 
 
 @click.group(cls=PlannerGroup)
@@ -39,3 +43,26 @@ def main(verbose: bool) -> None:
 for _command in (analyze_command, catalogue_command, demo_command, sites_command,
                  map_command, batch_command):
     main.add_command(_command)
+
+
+def run() -> None:
+    """The ``planner`` console script: :func:`main`, then leave without tearing down.
+
+    Freeing a city's analysis object by object takes a second or more once
+    everything is written; the files are closed and renamed into place by
+    then, so the process flushes its streams, runs its exit handlers and
+    leaves at once. ``main`` stays an ordinary Click command for tests and
+    callers in Python.
+    """
+    try:
+        main()  # standalone: always ends in SystemExit
+        code: int | str | None = 0
+    except SystemExit as done:
+        code = done.code
+    if isinstance(code, str):  # what SystemExit itself would print
+        print(code, file=sys.stderr)
+        code = 1
+    atexit._run_exitfuncs()  # noqa: SLF001 - what the interpreter runs before its teardown
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code or 0)
