@@ -38,7 +38,7 @@ TARGET_ACCESS_S = 10.0
 BESIDE = frozenset({"write_first", "write", "csv", "map", "report", "gaps"})
 #: Stages a city's run (``settings.min_edges_beside`` walking edges or more)
 #: computes in forked children beside the search and the coverage stages.
-BESIDE_ON_A_CITY = frozenset({"residences", "communities", "street_reach"})
+BESIDE_ON_A_CITY = frozenset({"residences", "communities", "snap", "street_reach"})
 #: A city run that takes longer is stopped (seconds).
 CITY_TIMEOUT_S = 900.0
 PROGRESS = re.compile(r"^\s{2}(\S+)\s+([0-9.]+) s$")

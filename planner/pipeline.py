@@ -203,15 +203,16 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
         return built if tile_m else built.solve()
 
     quality: dict = {"warnings": []}
-    homes_args = (area, cat, population, floor_area_per_person_m2, default_storeys, communities,
-                  source if isinstance(source, str | Path) else None)
-    # the homes and communities do not depend on the search: on a city they are found
-    # by a forked child while this process snaps the facilities and contracts the graph
+    homes_args = (area, cat, network, population, floor_area_per_person_m2, default_storeys,
+                  communities, source if isinstance(source, str | Path) else None)
+    # the homes, their place on the network and the communities do not depend on the
+    # search: on a city a forked child finds them while this process snaps the
+    # facilities and contracts the graph
     with _beside_if_large(network, _homes, *homes_args) as finding_homes:
         access = clock.run("access", build_access)
         facilities = facilities.assign(on_network=access.facility_snap.snapped)
         _warn_stray(facilities)
-        residences, boundaries, homes_timings, homes_inputs, homes_quality = \
+        residences, snap, boundaries, homes_timings, homes_inputs, homes_quality = \
             finding_homes.result()
     _adopt_timings(clock, homes_timings)
     inputs.extend(homes_inputs)
@@ -222,7 +223,6 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
     reach_ahead = service_areas and not tile_m and network.n_edges >= settings.min_edges_beside
     with (beside(_street_reach, network, access, cat, facilities) if reach_ahead
           else inline(lambda: None)) as reaching:
-        snap = clock.run("snap", network.snap, residences.geometry)
         if tile_m:
             distance_m = clock.run("distances", tiled_point_distances, network,
                                    facilities.geometry, facilities["type_id"], limits,
@@ -334,17 +334,19 @@ def _beside_if_large(network: WalkNetwork, function, *args):
     return inline(function, *args)
 
 
-def _homes(area: Area, cat: Catalogue, population, floor_area_per_person_m2, default_storeys,
-           communities, source: str | Path | None) -> tuple:
-    """Residences (with their community) and communities, apart from the search.
+def _homes(area: Area, cat: Catalogue, network: WalkNetwork, population,  # noqa: PLR0913
+           floor_area_per_person_m2, default_storeys, communities,
+           source: str | Path | None) -> tuple:
+    """Residences (with their community), their snap to the network, and communities,
+    apart from the search.
 
     Returns
     -------
     tuple
-        ``(residences, boundaries, timings, inputs, quality)``: the timings of
-        the stages ``residences`` and ``communities``, the input files read and
-        the quality record's entries, for the caller to merge (this may run in
-        a forked child, :func:`_beside_if_large`).
+        ``(residences, snap, boundaries, timings, inputs, quality)``: the
+        timings of the stages ``residences``, ``communities`` and ``snap``, the
+        input files read and the quality record's entries, for the caller to
+        merge (this may run in a forked child, :func:`_beside_if_large`).
     """
     clock, inputs, quality = Stopwatch(), [], {"warnings": []}
     residences = _residences(area, cat, population, floor_area_per_person_m2, default_storeys,
@@ -355,7 +357,8 @@ def _homes(area: Area, cat: Catalogue, population, floor_area_per_person_m2, def
         raise PlannerError(message, source)
     boundaries = clock.run("communities", _communities, communities, area, residences, inputs)
     residences = residences.assign(community_id=assign_communities(residences, boundaries))
-    return residences, boundaries, clock.timings, inputs, quality
+    snap = clock.run("snap", network.snap, residences.geometry)
+    return residences, snap, boundaries, clock.timings, inputs, quality
 
 
 def _residences(area: Area, cat: Catalogue, population, floor_area_per_person_m2,

@@ -227,9 +227,11 @@ map_facility_cell_m: float = 250.0
 #: homes found beside the search on a city (:data:`min_edges_beside`).
 parallel_outputs: bool = True
 
-#: Walking networks with at least this many edges (a city) have their homes
-#: and communities found by a forked child while this process snaps the
-#: facilities and contracts the graph (:func:`planner.staging.beside`; off
+#: Walking networks with at least this many edges (a city) have their homes,
+#: their snap to the network and the communities found by a forked child
+#: while this process snaps the facilities and contracts the graph, and the
+#: streets within reach of every type drawn by another beside the coverage
+#: stages (:func:`planner.staging.beside`; off
 #: with :data:`parallel_outputs`). Smaller areas do it in turn: a fork costs
 #: more than it saves there.
 min_edges_beside: int = 50_000
