@@ -139,7 +139,8 @@ class OsmReading:
     Attributes
     ----------
     nodes
-        Network nodes: index ``node_id``; ``lon``, ``lat``.
+        Network nodes, those the walkable segments use: index ``node_id``
+        (sorted); ``lon``, ``lat``.
     edges
         Walkable segments (see :func:`read_osm`).
     """
@@ -343,25 +344,81 @@ def _is_feature(objects: Objects, poi: frozenset[str]) -> np.ndarray:
 
 
 def _segments_table(ways: Objects, network: np.ndarray):
-    """Nodes and walkable segments (consecutive located node pairs) of the network ways."""
+    """The network's nodes and walkable segments (consecutive located node pairs).
+
+    The nodes are those the walkable segments use, sorted by id (what
+    :func:`planner.sources._network_nodes` keeps, so it has nothing to drop).
+    """
     keep = network[ways.way] & ways.valid
-    node_id, xy, way = ways.refs[keep], ways.xy[keep], ways.way[keep]
+    node_id, way = ways.refs[keep], ways.way[keep]
     pair = np.flatnonzero(way[1:] == way[:-1])
-    unique, first = np.unique(node_id, return_index=True)
-    nodes = pd.DataFrame({"lon": xy[first, 0], "lat": xy[first, 1]},
+    chosen = np.flatnonzero(_walkable_ways(ways, network)[way[pair]])
+    segment = pair[chosen]
+    owner = way[segment]
+    used = np.zeros(len(node_id), dtype=bool)
+    used[segment] = True
+    used[segment + 1] = True
+    position = np.flatnonzero(used)
+    unique, first = _unique_ids(node_id[position])
+    xy = ways.xy[np.flatnonzero(keep)[position[first]]]
+    nodes = pd.DataFrame({"lon": xy[:, 0], "lat": xy[:, 1]},
                          index=pd.Index(unique, name="node_id"))
-    # the walk rules read only the tags of a segment's way: judged once per way
-    rows = np.flatnonzero(network)
-    walkable = np.zeros(len(ways.ids), dtype=bool)
-    walkable[rows] = walkable_mask(pd.DataFrame(
-        {key: pd.Series(ways.tag(key)[rows], dtype=object) for key in WAY_TAGS}))
-    chosen = np.flatnonzero(walkable[way[pair]])
-    segment, owner = pair[chosen], way[pair[chosen]]
-    index = pd.Index(chosen)
-    edges = pd.DataFrame({"u": node_id[segment], "v": node_id[segment + 1]}, index=index)
-    for key in EDGE_TAGS:
-        edges[key] = pd.Series(ways.tag(key)[owner], index=index, dtype=object)
+    columns = {"u": node_id[segment], "v": node_id[segment + 1]}
+    columns.update({key: pd.Series(ways.tag(key)[owner], dtype=object, copy=False)
+                    for key in EDGE_TAGS})
+    edges = pd.DataFrame({key: pd.Series(column, dtype=column.dtype, copy=False)
+                          for key, column in columns.items()})
+    edges.index = pd.Index(chosen)
     return nodes, edges
+
+
+def _unique_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct ids and where each first occurs (``np.unique``'s answer).
+
+    Dense ids (a synthetic or renumbered extract) are placed in a table
+    instead of sorted.
+    """
+    if not len(ids):
+        return np.unique(ids, return_index=True)
+    low, high = int(ids.min()), int(ids.max())
+    if high - low >= 4 * len(ids):
+        return np.unique(ids, return_index=True)
+    first = np.full(high - low + 1, len(ids), dtype=np.int64)
+    # the smallest position of each id: reversed, so the first occurrence is written last
+    first[ids[::-1] - low] = np.arange(len(ids) - 1, -1, -1)
+    slots = np.flatnonzero(first < len(ids))
+    return slots + low, first[slots]
+
+
+def _walkable_ways(ways: Objects, network: np.ndarray) -> np.ndarray:
+    """Which ways the walk rules let a pedestrian use, judged once per distinct set of tags.
+
+    The rules read a handful of tags (:func:`planner.walk_rules.walkable_mask`,
+    row by row), and a city's network ways carry few distinct combinations of them.
+    """
+    rows = np.flatnonzero(network)
+    combination = np.zeros(len(rows), dtype=np.int64)
+    for key in _RULE_TAGS:
+        code = np.zeros(len(rows), dtype=np.int64)
+        carried = np.flatnonzero(ways.has(key)[rows])
+        if len(carried):
+            values, distinct = pd.factorize(ways.tags[key][rows[carried]])
+            code[carried] = values + 1
+            combination = combination * (len(distinct) + 1) + code
+            if combination.max(initial=0) > 1 << 40:  # keep clear of overflow
+                combination = np.unique(combination, return_inverse=True)[1]
+    _, first, inverse = np.unique(combination, return_index=True, return_inverse=True)
+    representative = rows[first]
+    judged = walkable_mask(pd.DataFrame(
+        {key: pd.Series(ways.tag(key)[representative], dtype=object) for key in WAY_TAGS}))
+    walkable = np.zeros(len(ways.ids), dtype=bool)
+    walkable[rows] = judged[inverse.ravel()]
+    return walkable
+
+
+#: The tags :func:`planner.walk_rules.walkable_mask` reads.
+_RULE_TAGS = ("highway", "foot", "access", "service", "sidewalk", "sidewalk:both",
+              "sidewalk:left", "sidewalk:right")
 
 
 #: Order of the kinds of feature (alphabetical, as the table is sorted by type then id).
@@ -468,11 +525,9 @@ def _project_features(parts: _FeatureParts, crs: CRS, *, copy: bool) -> gpd.GeoD
     point_xy, ring_coords = parts.point_xy, parts.ring_coords
     repaired, relations = parts.repaired, parts.relations
     if not crs.equals(WGS84):
-        transformer = Transformer.from_crs(WGS84, crs, always_xy=True)
-        both = np.concatenate([point_xy, ring_coords])
-        x, y = transformer.transform(both[:, 0], both[:, 1])
-        both = np.column_stack([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
-        point_xy, ring_coords = both[:len(point_xy)], both[len(point_xy):]
+        point_xy, ring_coords = _project_coordinates(point_xy, ring_coords, parts.ring_offsets,
+                                                     Transformer.from_crs(WGS84, crs,
+                                                                          always_xy=True))
         repaired, relations = (
             gpd.GeoSeries(geometry, crs=WGS84).to_crs(crs).to_numpy() if len(geometry)
             else geometry for geometry in (repaired, relations))
@@ -486,6 +541,32 @@ def _project_features(parts: _FeatureParts, crs: CRS, *, copy: bool) -> gpd.GeoD
     geometry = np.concatenate([_points(point_xy), areas, relations])[parts.order]
     table = parts.table.copy() if copy else parts.table
     return gpd.GeoDataFrame(table, geometry=geometry, crs=crs, copy=False)
+
+
+def _project_coordinates(point_xy: np.ndarray, ring_coords: np.ndarray, offsets: np.ndarray,
+                         transformer: Transformer) -> tuple[np.ndarray, np.ndarray]:
+    """The points and ring coordinates through ``transformer``, in one call.
+
+    A ring's closing coordinate repeats its first: it is projected once and
+    copied (the transform gives the same numbers for the same input).
+    """
+    n_points = len(point_xy)
+    closing = offsets[1:] - 1
+    keep = np.ones(len(ring_coords), dtype=bool)
+    keep[closing] = False
+    x = np.empty(n_points + len(ring_coords) - len(closing))
+    y = np.empty_like(x)
+    x[:n_points], y[:n_points] = point_xy[:, 0], point_xy[:, 1]
+    np.compress(keep, ring_coords[:, 0], out=x[n_points:])
+    np.compress(keep, ring_coords[:, 1], out=y[n_points:])
+    transformer.transform(x, y, inplace=True)
+    projected = np.empty((n_points + len(ring_coords), 2))
+    projected[:n_points, 0], projected[:n_points, 1] = x[:n_points], y[:n_points]
+    rings = projected[n_points:]
+    place = np.flatnonzero(keep)
+    rings[place, 0], rings[place, 1] = x[n_points:], y[n_points:]
+    rings[closing] = rings[offsets[:-1]]
+    return projected[:n_points], rings
 
 
 #: shapely type ids of :data:`FEATURE_GEOMETRIES`.

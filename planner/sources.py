@@ -143,16 +143,17 @@ def load_area(
             return replace(cached, name=name, sources=[path])
     suffixes = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() == ".pbf":
-        nodes, edges, features = _read_pbf(path, keys)
+        nodes, edges, features, known = _read_pbf(path, keys)
     elif path.suffix.lower() in {".osm", ".xml"} or suffixes in {".osm.bz2", ".osm.gz"}:
         reading = open_osm(path, keys)
         nodes, edges, features = reading.nodes, reading.edges, reading.features
+        known = True
     else:
         msg = "unknown OSM format (expected .osm.pbf, .osm, .osm.bz2 or .xml)"
         raise PlannerError(
             msg, path
         )
-    area = _finish(name, nodes, edges, features, crs, [path], path)
+    area = _finish(name, nodes, edges, features, crs, [path], path, network_known=known)
     if cache is not None:
         _write_cached(cache, area)
     return area
@@ -284,7 +285,8 @@ def _read_pbf(path: Path, keys: list[str]):
     """Read a PBF with the reader :data:`planner.settings.pbf_reader` names.
 
     The features come as a GeoDataFrame (pyrosm, WGS84) or as the function
-    that makes them in a CRS (:meth:`planner.osm_reader.OsmReading.features`).
+    that makes them in a CRS (:meth:`planner.osm_reader.OsmReading.features`);
+    last, whether the nodes are already those the edges use (pyosmium's).
 
     pyosmium by default (one pass; 2× faster than pyrosm on a city and it keeps
     the member ways of relations that pyrosm drops); pyrosm when asked for, or
@@ -294,13 +296,13 @@ def _read_pbf(path: Path, keys: list[str]):
         msg = f"unknown PBF reader {settings.pbf_reader!r} (osmium or pyrosm)"
         raise PlannerError(msg)
     if settings.pbf_reader == "pyrosm":
-        return _read_pbf_pyrosm(path, keys)
+        return (*_read_pbf_pyrosm(path, keys), False)
     try:
         import osmium  # noqa: F401
     except ImportError:
-        return _read_pbf_pyrosm(path, keys)
+        return (*_read_pbf_pyrosm(path, keys), False)
     reading = open_osm(path, keys)
-    return reading.nodes, reading.edges, reading.features
+    return reading.nodes, reading.edges, reading.features, True
 
 
 
@@ -408,13 +410,18 @@ def _parse_tags(value) -> dict:
             return {}
     return {}
 
-def _finish(name, nodes, edges, features, crs, sources, path) -> Area:
+def _finish(name, nodes, edges, features, crs, sources, path, *,
+            network_known: bool = False) -> Area:
     """The area in its metric CRS: edges between known nodes, the nodes they use, features.
 
     ``features`` is a GeoDataFrame to reproject, or a function that makes the
     features in the CRS it is given (:meth:`planner.osm_reader.OsmReading.features`).
+    With ``network_known`` the nodes are already the sorted nodes the edges
+    use (:func:`planner.osm_reader.open_osm` makes them so), and the lookup
+    of :func:`_network_nodes` is skipped.
     """
-    edges, nodes = _network_nodes(edges, nodes)
+    if not network_known:
+        edges, nodes = _network_nodes(edges, nodes)
     if len(edges) == 0:
         msg = "no walkable ways in the area"
         raise PlannerError(msg, path)

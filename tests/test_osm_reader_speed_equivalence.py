@@ -197,3 +197,39 @@ def test_features_made_in_the_metric_crs_equal_reprojected_ones():
                                   pd.DataFrame(reprojected.drop(columns="geometry")))
     assert (shapely.to_wkb(made.geometry.to_numpy())
             == shapely.to_wkb(reprojected.geometry.to_numpy())).all()
+
+
+def test_walk_rules_judged_per_distinct_tags_equal_rules_per_way():
+    """Judging each distinct set of tags once gives the rules' answer way by way
+    (every tag of the way table varies, so a rule reading another tag would show)."""
+    from planner.walk_rules import WAY_TAGS, walkable_mask
+
+    rng = np.random.default_rng(1)
+    choices = {key: [None, "yes", "no", "private", "designated", "both", "separate"]
+               for key in WAY_TAGS}
+    choices["highway"] = [None, "footway", "trunk", "cycleway", "service", "motorway", "path"]
+    choices["name"] = [None, *(f"Street {number}" for number in range(40))]
+    n_ways = 3_000
+    columns = {key: np.array(values, dtype=object)[rng.integers(0, len(values), n_ways)]
+               for key, values in choices.items()}
+    ways = osm_reader.Objects(
+        ids=np.arange(n_ways), xy=np.zeros((0, 2)),
+        tags={key: column for key, column in columns.items() if key != "sidewalk:left"},
+        present={key: np.array([value is not None for value in column])
+                 for key, column in columns.items() if key != "sidewalk:left"})
+    network = rng.random(n_ways) < 0.8
+    expected = np.zeros(n_ways, dtype=bool)
+    table = pd.DataFrame({key: pd.Series(ways.tag(key), dtype=object) for key in WAY_TAGS})
+    expected[network] = walkable_mask(table)[network]
+    assert np.array_equal(osm_reader._walkable_ways(ways, network), expected)
+
+
+def test_unique_ids_by_table_equal_sorting():
+    rng = np.random.default_rng(2)
+    for spread in (1, 10**9):  # dense ids (a table) and sparse ones (sorting)
+        ids = rng.integers(-5, 5_000 * spread, 8_000)
+        unique, first = osm_reader._unique_ids(ids)
+        expected, expected_first = np.unique(ids, return_index=True)
+        assert np.array_equal(unique, expected)
+        assert np.array_equal(ids[first], ids[expected_first])
+    assert osm_reader._unique_ids(np.empty(0, dtype=np.int64))[0].dtype == np.int64
