@@ -263,6 +263,11 @@ def suggest_metric_crs(bounds: Bounds) -> str:
     return local_metric_crs(bounds).to_string()
 
 
+#: Distance from the edges of a UTM band (degrees) within which
+#: :func:`local_metric_crs` asks PROJ's database instead of computing the zone.
+_UTM_MARGIN_DEG = 0.05
+
+
 def local_metric_crs(bounds: Bounds) -> CRS:
     """The UTM zone of the extract's centre, or a local azimuthal equidistant CRS.
 
@@ -277,6 +282,15 @@ def local_metric_crs(bounds: Bounds) -> CRS:
     """
     west, south, east, north = bounds
     lon, lat = (west + east) / 2, (south + north) / 2
+    # well inside a zone's band (EPSG's areas of use are the 6° bands, one edge
+    # 0.01° wider) the zone is plain arithmetic; near an edge PROJ's database
+    # decides, as it always did (a query of a third of a second)
+    offset = (lon + 180) % 6
+    if _UTM_MARGIN_DEG < offset < 6 - _UTM_MARGIN_DEG and (
+            _UTM_MARGIN_DEG < lat < 84 - _UTM_MARGIN_DEG
+            or -80 + _UTM_MARGIN_DEG < lat < -_UTM_MARGIN_DEG):
+        zone = int((lon + 180) // 6) % 60 + 1
+        return CRS.from_epsg((32600 if lat > 0 else 32700) + zone)
     if -80 <= lat <= 84:
         found = pyproj.database.query_utm_crs_info(
             datum_name="WGS 84",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import shapely
 
 from planner import opl, osm_reader, osm_rings, sources
@@ -233,3 +234,18 @@ def test_unique_ids_by_table_equal_sorting():
         assert np.array_equal(unique, expected)
         assert np.array_equal(ids[first], ids[expected_first])
     assert osm_reader._unique_ids(np.empty(0, dtype=np.int64))[0].dtype == np.int64
+
+
+@pytest.mark.parametrize(("lon", "lat"), [
+    (116.35, 39.96), (121.4, 31.3), (114.25, 22.7), (-3.7, 40.4), (24.94, 60.17),
+    (-151.0, -33.9), (119.97, 30.0), (120.03, 30.0), (117.0, 0.03), (117.0, -0.03),
+    (-12.005, 50.0), (179.98, 10.0), (-179.98, -10.0), (10.0, 83.97), (10.0, -79.97)])
+def test_the_utm_zone_is_what_proj_s_database_says(lon, lat):
+    import pyproj
+    from pyproj import CRS
+
+    from planner.validate import local_metric_crs
+
+    found = pyproj.database.query_utm_crs_info(
+        datum_name="WGS 84", area_of_interest=pyproj.aoi.AreaOfInterest(lon, lat, lon, lat))
+    assert local_metric_crs((lon, lat, lon, lat)) == CRS.from_epsg(found[0].code)
