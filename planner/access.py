@@ -16,16 +16,18 @@ Three measures keep a whole city fast (``benchmarks/``): the searches run on
 the contracted graph (:func:`planner.network.contract`: chains of degree-two
 nodes become single edges, exact distances restored afterwards), they are
 compiled (:class:`planner.search.TerminalGraph`: twice as fast as scipy's
-Dijkstra, same distances), and on a large graph the types are shared among
-worker processes.
+Dijkstra, same distances, and free of the GIL), and on a large graph the
+types are shared among threads. There the compiled code is loaded and the
+network contracted on a second thread while the facilities are snapped.
 """
 
 from __future__ import annotations
 
-import mmap
-import multiprocessing
 import os
-from collections.abc import Mapping, Sequence
+import threading
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -35,8 +37,10 @@ from scipy import sparse
 from planner import settings
 from planner.network import Contraction, Snap, WalkNetwork, contract, min_csr, symmetric_csr
 
-#: Reduced graphs with at least this many nodes are searched by worker
-#: processes (one type at a time) when more than one core is available.
+#: Reduced graphs with at least this many nodes are searched by several
+#: threads (one type at a time) when more than one core is available; on
+#: networks with at least this many nodes the search is prepared on a second
+#: thread while the facilities are snapped.
 PARALLEL_MIN_NODES = 100_000
 
 
@@ -55,6 +59,9 @@ class Access:
     limits_m
         Search limit per type id, metres; every type to report must appear,
         also those without facilities (their distances are all NaN).
+    workers
+        Threads searching the types at once; by default every available core
+        on a large reduced graph (:data:`PARALLEL_MIN_NODES`), else one.
 
     Examples
     --------
@@ -68,9 +75,14 @@ class Access:
         self.type_ids = list(limits_m)
         self.limits_m = np.array([float(limits_m[type_id]) for type_id in self.type_ids])
         self.facility_type = np.asarray(facility_type, dtype=object)
+        # a city's network is contracted and the compiled search loaded (numba's
+        # import and cache: a second) beside the snapping, which leaves a core idle
+        self._ahead = _Ahead(_prepare_search, network) \
+            if network.n_nodes >= PARALLEL_MIN_NODES and len(self.facility_type) else None
         self.facility_snap = _snap_unique(network, facility_points)
         self.node_distance_m: np.ndarray | None = None
         self.workers = workers
+        self._type_column: np.ndarray | None = None
         self._full_graph: sparse.csr_matrix | None = None
         self._contraction: Contraction | None = None
         self._reduced_graph: sparse.csr_matrix | None = None
@@ -110,7 +122,11 @@ class Access:
         own nodes directly (:meth:`_on_chain`).
         """
         net, snap = self.network, self.facility_snap
-        self._contraction = reduced = contract(net)
+        if self._ahead is not None:
+            reduced, self._ahead = self._ahead.result(), None
+        else:
+            reduced = contract(net)
+        self._contraction = reduced
         on_net = np.flatnonzero(snap.snapped)
         edge, access = snap.edge[on_net], snap.access_m[on_net]
         chain, position = reduced.position(edge, snap.offset_m[on_net])
@@ -143,8 +159,8 @@ class Access:
         chain, low, high = chain[on_chain], low[on_chain], high[on_chain]
         leg_low, leg_high = leg_low[on_chain], leg_high[on_chain]
         rows = np.argsort(reduced.interior_chain, kind="stable")
-        starts = np.searchsorted(reduced.interior_chain[rows], chain)
-        counts = np.searchsorted(reduced.interior_chain[rows], chain, side="right") - starts
+        per_chain = np.bincount(reduced.interior_chain, minlength=len(reduced.chain_m))
+        starts, counts = (np.cumsum(per_chain) - per_chain)[chain], per_chain[chain]
         pair_facility = np.repeat(np.arange(len(facility)), counts)
         pair_row = rows[np.repeat(starts, counts) + np.arange(counts.sum())
                         - np.repeat(np.cumsum(counts) - counts, counts)]
@@ -163,17 +179,23 @@ class Access:
         if self._chain_by_type is not None:
             return self._chain_by_type
         facility, row, value = self._chain_pairs
-        column = pd.Index(self.type_ids).get_indexer(self.facility_type[facility])
-        order = np.lexsort((facility, value, row, column))
-        column, row, value, facility = column[order], row[order], value[order], facility[order]
-        first = np.ones(len(row), dtype=bool)
-        first[1:] = (row[1:] != row[:-1]) | (column[1:] != column[:-1])
-        column, row, value, facility = column[first], row[first], value[first], facility[first]
+        column = self._columns()[facility]
+        kept = column >= 0
+        facility, row, value, column = facility[kept], row[kept], value[kept], column[kept]
+        # the pairs come by ascending facility: the first nearest is the lowest index
+        chosen = _first_smallest(column * np.int64(len(self._contraction.interior)) + row, value)
+        column, row, value, facility = column[chosen], row[chosen], value[chosen], facility[chosen]
         bounds = np.searchsorted(column, np.arange(len(self.type_ids) + 1))
         self._chain_by_type = {
             index: (row[start:stop], value[start:stop], facility[start:stop])
             for index, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))}
         return self._chain_by_type
+
+    def _columns(self) -> np.ndarray:
+        """Type column of every facility point (-1: a type not reported), computed once."""
+        if self._type_column is None:
+            self._type_column = pd.Index(self.type_ids).get_indexer(self.facility_type)
+        return self._type_column
 
     def sources(self, type_id: str) -> np.ndarray:
         """Virtual-node indices of the snapped facilities of one type."""
@@ -184,26 +206,27 @@ class Access:
         """Run one bounded multi-source Dijkstra per type; fills :attr:`node_distance_m`.
 
         The searches run on the contracted graph; with more than one worker
-        and a large graph they are spread over worker processes.
+        and a large graph they are spread over threads (the compiled search
+        releases the GIL).
         """
         if self._contraction is None:
             self._reduce()
         reduced, graph = self._contraction, self._reduced_graph
         n_types = len(self.type_ids)
-        jobs = [(column, facilities, self.limits_m[column])
-                for column, facilities in self._facilities_by_type().items()]
+        # the longest searches first: the threads end together
+        jobs = sorted(((column, facilities, self.limits_m[column])
+                       for column, facilities in self._facilities_by_type().items()),
+                      key=lambda job: -job[2])
         workers = self._workers(graph.shape[0], len(jobs))
-        n_nodes, shared = self.network.n_nodes, workers > 1
-        # column-major: each type's column is written in one contiguous block; shared
-        # with the worker processes, which write their columns into it directly
+        n_nodes = self.network.n_nodes
+        # column-major: each type's column is written in one contiguous block;
         # a searched type's columns are written whole by its search: only the
         # others are filled here (and the pages are first touched in parallel)
         idle = np.setdiff1d(np.arange(n_types), [job[0] for job in jobs])
-        distance = _node_matrix(n_nodes, n_types, np.inf, shared=shared, columns=idle)
+        distance = _node_matrix(n_nodes, n_types, np.inf, columns=idle)
         # the facility each node is reached from first costs the search almost
         # nothing and spares the detour index a second search per type
-        source = _node_matrix(n_nodes, n_types, -1, dtype=np.int32, shared=shared,
-                              columns=idle)
+        source = _node_matrix(n_nodes, n_types, -1, dtype=np.int32, columns=idle)
         for _ in _search(_Job(self._searcher(), reduced, (distance, source),
                               self._on_chain()), jobs, workers):
             pass
@@ -222,8 +245,7 @@ class Access:
 
     def _facilities_by_type(self) -> dict[int, np.ndarray]:
         """Per type column with a facility on the network, its facilities' indices."""
-        column = pd.Index(self.type_ids).get_indexer(self.facility_type)
-        column[~self.facility_snap.snapped] = -1
+        column = np.where(self.facility_snap.snapped, self._columns(), -1)
         order = np.argsort(column, kind="stable")
         bounds = np.searchsorted(column[order], np.arange(len(self.type_ids) + 1))
         return {index: order[begin:end]
@@ -381,6 +403,23 @@ def _snap_unique(network: WalkNetwork, points) -> Snap:
     return Snap(snap.edge[inverse], snap.offset_m[inverse], snap.access_m[inverse], moved)
 
 
+def _first_smallest(key: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Per distinct key (ascending), the position of its smallest value, the first on ties.
+
+    One stable sort by key (a lexicographic sort by key, value and position
+    costs twice as much).
+    """
+    order = np.argsort(key, kind="stable")
+    if not len(order):
+        return order
+    key, value = key[order], value[order]
+    new = np.r_[True, key[1:] != key[:-1]]
+    group = np.cumsum(new) - 1
+    at_min = np.flatnonzero(value == np.minimum.reduceat(value, np.flatnonzero(new))[group])
+    at_min_group = group[at_min]
+    return order[at_min[np.r_[True, at_min_group[1:] != at_min_group[:-1]]]]
+
+
 def _available_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -389,32 +428,19 @@ def _available_cores() -> int:
 
 
 def _node_matrix(n_nodes: int, n_types: int, fill: float, *, dtype=float,
-                 shared: bool, columns: np.ndarray | None = None) -> np.ndarray:
-    """``(n_nodes, n_types)`` column-major matrix of ``fill``; in memory shared
-    with forked worker processes when ``shared``.
+                 columns: np.ndarray | None = None) -> np.ndarray:
+    """``(n_nodes, n_types)`` column-major matrix of ``fill``.
 
     With ``columns``, only those columns are filled (the others are left for
     the caller to write whole).
     """
-    if not shared or not n_nodes * n_types:
-        matrix = np.empty((n_nodes, n_types), dtype=dtype, order="F")
-    else:
-        buffer = mmap.mmap(-1, n_nodes * n_types * np.dtype(dtype).itemsize)
-        matrix = np.frombuffer(buffer, dtype=dtype).reshape(n_types, n_nodes).T
+    matrix = np.empty((n_nodes, n_types), dtype=dtype, order="F")
     if columns is None:
         matrix.fill(fill)
     else:
         for column in columns:
             matrix[:, column] = fill
     return matrix
-
-
-def _is_shared(matrix: np.ndarray) -> bool:
-    """Whether the matrix lives in memory from :func:`_node_matrix` shared with workers."""
-    base = matrix
-    while isinstance(base, np.ndarray):
-        base = base.base
-    return isinstance(getattr(base, "obj", base), mmap.mmap)
 
 
 class _Job:
@@ -440,41 +466,74 @@ class _Job:
         return column
 
 
-_SHARED_JOB: _Job | None = None
-
-
-def _run_shared(job: tuple) -> int:
-    return _SHARED_JOB(job)
-
-
 def _search(run: _Job, jobs: list, workers: int):
     """Run each ``(column, facilities, limit)`` job (see :class:`_Job`), yielding its
-    column when done, in any order.
+    column when done.
 
-    With ``workers > 1`` the jobs go to forked worker processes that share the
-    graph and (see :func:`_node_matrix`) the distance matrix; where forking is
-    not possible (no ``fork`` start method, or inside a daemonic worker of
-    another pool) they run here, one after the other.
+    With ``workers > 1`` the jobs are shared among that many threads: the
+    compiled search and expansion release the GIL, and the threads write their
+    columns straight into the shared matrices (no process to fork, no matrix
+    to map into other processes).
     """
-    global _SHARED_JOB
-    if workers > 1 and _is_shared(run.distance) \
-            and "fork" in multiprocessing.get_all_start_methods() \
-            and not multiprocessing.current_process().daemon:
-        _SHARED_JOB = run
-        # compiled (or loaded from numba's cache) once, here, not in every worker
-        from planner.search import compile_search
-        compile_search()
-        try:
-            pool = multiprocessing.get_context("fork").Pool(workers)
-        except (OSError, ValueError):  # no processes to be had: search here
-            pool = None
-        if pool is not None:
-            try:
-                with pool:
-                    yield from pool.imap_unordered(_run_shared, jobs)
-                return
-            finally:
-                _SHARED_JOB = None
-        _SHARED_JOB = None
+    if workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="planner-search") as pool:
+            yield from pool.map(run, jobs)
+        return
     for job in jobs:
         yield run(job)
+
+
+def _prepare_search(network: WalkNetwork) -> Contraction:
+    """The network's contraction, with the compiled search loaded (on the second thread)."""
+    contraction = contract(network)
+    from planner.search import compile_search
+    compile_search()
+    return contraction
+
+
+class _Ahead:
+    """``function(*args)`` run on a second thread; :meth:`result` waits for it.
+
+    A process is never forked while such a thread runs (the child would
+    inherit its import locks held): :func:`os.fork` waits for it first.
+    """
+
+    _running: weakref.WeakSet = weakref.WeakSet()
+
+    def __init__(self, function: Callable, *args) -> None:
+        self._value, self._error = None, None
+        self._thread: threading.Thread | None = threading.Thread(
+            target=self._run, args=(function, args), name="planner-access-ahead", daemon=True)
+        _Ahead._running.add(self)
+        self._thread.start()
+
+    def _run(self, function: Callable, args: tuple) -> None:
+        try:
+            self._value = function(*args)
+        except BaseException as error:  # noqa: BLE001 - raised again by result()
+            self._error = error
+
+    def result(self):
+        """The function's value (its exception is raised here)."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            _Ahead._running.discard(self)
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def __getstate__(self) -> dict:
+        self.result()
+        return {"_value": self._value, "_error": None, "_thread": None}
+
+    @classmethod
+    def wait_all(cls) -> None:
+        """Wait for every running thread (before a fork)."""
+        for ahead in list(cls._running):
+            if ahead._thread is not None:
+                ahead._thread.join()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_Ahead.wait_all)

@@ -172,8 +172,7 @@ def test_facility_snap_of_repeated_points_is_the_snap_of_each(helsinki_network):
 def test_node_matrix_fills_only_the_columns_asked_for():
     from planner.access import _node_matrix
 
-    for shared in (False, True):
-        matrix = _node_matrix(4, 3, np.inf, shared=shared, columns=np.array([1]))
-        assert np.isinf(matrix[:, 1]).all() and matrix.flags.f_contiguous
-        full = _node_matrix(4, 3, -1, dtype=np.int32, shared=shared)
-        assert (full == -1).all()
+    matrix = _node_matrix(4, 3, np.inf, columns=np.array([1]))
+    assert np.isinf(matrix[:, 1]).all() and matrix.flags.f_contiguous
+    full = _node_matrix(4, 3, -1, dtype=np.int32)
+    assert (full == -1).all()

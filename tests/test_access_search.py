@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.csgraph import dijkstra
 
+from planner import access as access_module
 from planner import search
 from planner.access import Access
 from planner.network import min_csr
@@ -154,12 +157,57 @@ def test_access_on_a_real_graph_equals_scipy(beijing_analysis):
         assert unique.mean() > 0.99
 
 
-def test_worker_processes_write_what_one_process_does(beijing_analysis):
-    """The searches forked to workers (compiled once, before the fork) fill the
-    same distance and first-reached facility matrices as a single process."""
+def test_threads_write_what_one_thread_does(beijing_analysis, monkeypatch):
+    """The searches shared among threads, prepared on a second thread while the
+    facilities are snapped (as on a city's network), fill the same distance and
+    first-reached facility matrices as one thread."""
     facilities = beijing_analysis.facilities
     limits = dict.fromkeys(facilities["type_id"].unique(), 1000.0)
-    solved = [Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
-                     limits, workers=workers).solve() for workers in (1, 2)]
-    np.testing.assert_array_equal(solved[0].node_distance_m, solved[1].node_distance_m)
-    np.testing.assert_array_equal(solved[0]._node_source, solved[1]._node_source)
+    single = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
+                    limits, workers=1).solve()
+    assert single._ahead is None
+    monkeypatch.setattr(access_module, "PARALLEL_MIN_NODES", 0)
+    threaded = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
+                      limits, workers=2)
+    assert threaded._ahead is not None
+    threaded.solve()
+    assert threaded._ahead is None
+    np.testing.assert_array_equal(single.node_distance_m, threaded.node_distance_m)
+    np.testing.assert_array_equal(single._node_source, threaded._node_source)
+    for column, (rows, value, facility) in single._on_chain().items():
+        again = threaded._on_chain()[column]
+        for expected, found in zip((rows, value, facility), again, strict=True):
+            np.testing.assert_array_equal(expected, found)
+
+
+def test_an_access_prepared_ahead_pickles(helsinki_analysis, monkeypatch):
+    """The thread preparing the search is waited for, not pickled."""
+    monkeypatch.setattr(access_module, "PARALLEL_MIN_NODES", 0)
+    facilities = helsinki_analysis.facilities
+    access = Access(helsinki_analysis.network, facilities.geometry, facilities["type_id"],
+                    dict.fromkeys(facilities["type_id"].unique(), 800.0))
+    again = pickle.loads(pickle.dumps(access)).solve()
+    np.testing.assert_array_equal(again.node_distance_m, access.solve().node_distance_m)
+
+
+def test_an_error_ahead_is_raised_when_the_result_is_asked_for():
+    def fails():
+        message = "broken network"
+        raise ValueError(message)
+
+    ahead = access_module._Ahead(fails)
+    with pytest.raises(ValueError, match="broken network"):
+        ahead.result()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 60))
+def test_first_smallest_equals_a_lexicographic_sort(seed, n_values):
+    """Per key the smallest value and of equal ones the first: what a sort by key,
+    value and position keeps first."""
+    rng = np.random.default_rng(seed)
+    key = rng.integers(0, 6, n_values)
+    value = rng.integers(0, 3, n_values).astype(float)
+    order = np.lexsort((np.arange(n_values), value, key))
+    first = order[np.r_[True, key[order][1:] != key[order][:-1]]] if n_values else order
+    np.testing.assert_array_equal(access_module._first_smallest(key, value), first)
