@@ -86,7 +86,7 @@ class Access:
         self._full_graph: sparse.csr_matrix | None = None
         self._contraction: Contraction | None = None
         self._reduced_graph: sparse.csr_matrix | None = None
-        self._terminal_graph = None  # planner.search.TerminalGraph, imported when needed
+        self._terminal_graph = None  # (graph to search, expansion): see _searcher
         self._chain_pairs: tuple | None = None
         self._chain_by_type: dict | None = None
         #: ``(n_nodes, n_types)`` facility reached first by every node (-1:
@@ -235,12 +235,21 @@ class Access:
         return self
 
     def _searcher(self):
-        """The reduced graph ready for :meth:`planner.search.TerminalGraph.search` (built once)."""
+        """The reduced graph ready to search (built once) and the expansion to all nodes.
+
+        A city's is searched by the compiled search (:mod:`planner.search`),
+        a district's by scipy (:mod:`planner.search_scipy`): loading the
+        compiled code costs more than it saves below
+        :data:`PARALLEL_MIN_NODES` nodes.
+        """
         if self._terminal_graph is None:
-            # numba is imported only by the runs that search
-            from planner.search import TerminalGraph
-            self._terminal_graph = TerminalGraph(self._reduced_graph,
-                                                 self._contraction.n_terminals)
+            if self.network.n_nodes >= PARALLEL_MIN_NODES:  # numba: imported only here
+                from planner.search import TerminalGraph, expand
+            else:
+                from planner.search_scipy import ScipyTerminalGraph as TerminalGraph
+                from planner.search_scipy import expand
+            self._terminal_graph = (TerminalGraph(self._reduced_graph,
+                                                  self._contraction.n_terminals), expand)
         return self._terminal_graph
 
     def _facilities_by_type(self) -> dict[int, np.ndarray]:
@@ -351,8 +360,8 @@ class Access:
         facilities = self.sources(self.type_ids[column]) - self.network.n_nodes
         if not len(facilities):
             return None
-        from planner.search import expand
-        reached, terminal_source = self._searcher().search(facilities, self.limits_m[column])
+        graph, expand = self._searcher()
+        reached, terminal_source = graph.search(facilities, self.limits_m[column])
         return expand(reduced, reached, terminal_source, on_chain, self.limits_m[column])
 
     def _same_edge(self, snap: Snap, on_net: np.ndarray, result: np.ndarray) -> None:
@@ -449,20 +458,18 @@ class _Job:
     them into (distance, and facility reached first for the detour index), and
     the facilities on chains per type column."""
 
-    def __init__(self, graph, contraction: Contraction,
+    def __init__(self, searcher: tuple, contraction: Contraction,
                  matrices: tuple[np.ndarray, np.ndarray], on_chain: dict) -> None:
-        self.graph, self.contraction = graph, contraction
+        (self.graph, self.expand), self.contraction = searcher, contraction
         self.distance, self.source = matrices
         self.on_chain = on_chain
 
     def __call__(self, job: tuple) -> int:
         """Search one ``(column, facilities, limit)`` and write its columns."""
         column, facilities, limit = job
-        reduced = self.contraction
-        from planner.search import expand
         reached, origin = self.graph.search(facilities, limit)
-        expand(reduced, reached, origin, self.on_chain[column], limit,
-               out=(self.distance[:, column], self.source[:, column]))
+        self.expand(self.contraction, reached, origin, self.on_chain[column], limit,
+                    out=(self.distance[:, column], self.source[:, column]))
         return column
 
 

@@ -146,7 +146,7 @@ def test_access_on_a_real_graph_equals_scipy(beijing_analysis):
                     dict.fromkeys(type_ids, 1200.0))
     access._reduce()
     graph, n_terminals = access._reduced_graph, access._contraction.n_terminals
-    searcher = access._searcher()
+    searcher = TerminalGraph(graph, n_terminals)
     for facility_ids in access._facilities_by_type().values():
         expected, expected_origin = scipy_search(graph, n_terminals, facility_ids, 1200.0)
         distance, origin = searcher.search(facility_ids, 1200.0)
@@ -163,10 +163,11 @@ def test_threads_write_what_one_thread_does(beijing_analysis, monkeypatch):
     first-reached facility matrices as one thread."""
     facilities = beijing_analysis.facilities
     limits = dict.fromkeys(facilities["type_id"].unique(), 1000.0)
+    monkeypatch.setattr(access_module, "PARALLEL_MIN_NODES", 0)  # the compiled search
     single = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
-                    limits, workers=1).solve()
-    assert single._ahead is None
-    monkeypatch.setattr(access_module, "PARALLEL_MIN_NODES", 0)
+                    limits, workers=1)
+    single._ahead.result()
+    single.solve()
     threaded = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
                       limits, workers=2)
     assert threaded._ahead is not None
@@ -211,3 +212,24 @@ def test_first_smallest_equals_a_lexicographic_sort(seed, n_values):
     order = np.lexsort((np.arange(n_values), value, key))
     first = order[np.r_[True, key[order][1:] != key[order][:-1]]] if n_values else order
     np.testing.assert_array_equal(access_module._first_smallest(key, value), first)
+
+
+def test_a_district_is_searched_by_scipy_with_the_same_distances(beijing_analysis, monkeypatch):
+    """Below PARALLEL_MIN_NODES nodes the search is scipy's (no numba to load): the
+    same distances as the compiled search, and the same first facility wherever no
+    two facilities reach a node over exactly the same distance."""
+    from planner.search_scipy import ScipyTerminalGraph
+
+    facilities = beijing_analysis.facilities
+    limits = dict.fromkeys(facilities["type_id"].unique(), 1000.0)
+    district = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
+                      limits).solve()
+    assert isinstance(district._searcher()[0], ScipyTerminalGraph)
+    monkeypatch.setattr(access_module, "PARALLEL_MIN_NODES", 0)
+    compiled = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
+                      limits, workers=1).solve()
+    assert isinstance(compiled._searcher()[0], TerminalGraph)
+    np.testing.assert_array_equal(district.node_distance_m, compiled.node_distance_m)
+    same = district._node_source == compiled._node_source
+    assert same.mean() > 0.99
+    assert np.isfinite(district.node_distance_m[~same]).all()  # ties, never unreached
