@@ -238,8 +238,10 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
                                              status["facilities_in_area"].to_numpy())
         summary["threshold_min"] = np.round(summary["threshold_m"] / speed / 60, 1)
         labels = cat.types_frame().set_index("type_id")
+        # every summary row is of a catalogue type: a take by position is the map
+        rows = labels.index.get_indexer(summary["type_id"])
         for column in ("scene_zh", "scene_en", "type_zh", "type_en"):
-            summary[column] = summary["type_id"].map(labels[column])
+            summary[column] = labels[column].take(rows).set_axis(summary.index)
         residences, community_table = clock.run(
             "network_quality", _network_quality, area, access, facilities, snap,
             residences, distance_m, community_table, quality)
