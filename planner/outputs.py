@@ -12,13 +12,13 @@ failed run leaves any earlier results untouched and never a half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,65 +50,61 @@ def staged_directory(out_dir: str | Path) -> Iterator[Path]:
         yield stage
 
 
-#: GDAL's SQLite settings while a GeoPackage is written: no ``fsync`` and the
-#: rollback journal in memory. The file is written into the hidden staging
-#: folder and only renamed into place complete (:mod:`planner.staging`), so
-#: a crash leaves no half file to protect; the bytes written are the same.
-GPKG_WRITE_OPTIONS = {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_JOURNAL": "MEMORY"}
-
-
-def write_layers(path: Path, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
-    """Write GeoDataFrames as layers of one GeoPackage, in EPSG:4326.
-
-    The GeoPackage's timestamps are :data:`GPKG_DATE`, so that the same
-    layers give the same bytes. A layer already in EPSG:4326 is written as
-    it is (no copy).
-    """
-    import pyogrio
-    from pyproj import CRS
-
-    wgs84 = CRS.from_epsg(4326)
-    options = {"OGR_CURRENT_DATE": GPKG_DATE, **GPKG_WRITE_OPTIONS}
-    pyogrio.set_gdal_config_options(options)
-    try:
-        for name, frame in layers.items():
-            if frame.crs is None or not frame.crs.is_exact_same(wgs84):
-                frame = frame.to_crs(wgs84)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                frame.to_file(path, layer=name, driver="GPKG", engine="pyogrio",
-                              use_arrow=True)
-    finally:
-        pyogrio.set_gdal_config_options(dict.fromkeys(options))
-
-
 #: Layers written as GeoParquet files beside ``coverage.gpkg`` instead of into
 #: it, by name: the file each becomes (:func:`planner.layers.split_distances`).
 PARQUET_LAYERS = {"residence_distances": "residence_distances.parquet"}
 
 
+def write_layers(path: Path, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
+    """Write GeoDataFrames as layers of one GeoPackage, in EPSG:4326.
+
+    The GeoPackage's timestamps are :data:`planner.layer_files.GPKG_DATE`, so that
+    the same layers give the same bytes: those of ``frame.to_crs(4326).to_file(...)``
+    with pyogrio, written without a transformed copy of the frames
+    (:mod:`planner.layer_files`).
+    """
+    write_files(path, layers, parquet=False)
+
+
 def write_parquet(path: Path, frame: gpd.GeoDataFrame) -> None:
     """Write a GeoDataFrame as a GeoParquet file in EPSG:4326, without its index.
 
-    GeoPandas' writer (pyarrow, WKB points, Snappy): the same frame gives the
-    same bytes (no timestamp), and GDAL's Parquet driver (QGIS >= 3.30) opens
-    the file with its CRS.
+    The bytes of GeoPandas' writer (pyarrow, WKB points, Snappy) on
+    ``frame.to_crs(4326)`` (:func:`planner.layer_files.write_parquet_layer`):
+    the same frame gives the same bytes (no timestamp), and GDAL's Parquet
+    driver (QGIS >= 3.30) opens the file with its CRS.
     """
-    from pyproj import CRS
+    from planner.layer_files import Wgs84Layers, write_parquet_layer
 
-    if frame.crs is None or not frame.crs.is_exact_same(CRS.from_epsg(4326)):
-        frame = frame.to_crs(4326)
-    frame.to_parquet(path, index=False)
+    write_parquet_layer(Path(path), Wgs84Layers().prepare(frame))
 
 
-def write_files(gpkg: Path, layers: Mapping[str, gpd.GeoDataFrame]) -> None:
+def write_files(gpkg: Path, layers: Mapping, *, parquet: bool = True) -> None:
     """The layers into ``gpkg`` (:func:`write_layers`), those of :data:`PARQUET_LAYERS`
-    into their GeoParquet file beside it (:func:`write_parquet`)."""
-    for name, frame in layers.items():
-        if name in PARQUET_LAYERS:
-            write_parquet(gpkg.parent / PARQUET_LAYERS[name], frame)
-    write_layers(gpkg, {name: frame for name, frame in layers.items()
-                        if name not in PARQUET_LAYERS})
+    into their GeoParquet file beside it (:func:`write_parquet`).
+
+    ``layers`` are GeoDataFrames or :class:`planner.layer_files.Wgs84Layer`
+    (prepared once for every file and the map); ``parquet=False`` writes
+    every layer into ``gpkg``.
+    """
+    from planner.layer_files import (
+        Wgs84Layer,
+        Wgs84Layers,
+        gpkg_options,
+        write_gpkg_layer,
+        write_parquet_layer,
+    )
+
+    preparer = Wgs84Layers()
+    layers = {name: layer if isinstance(layer, Wgs84Layer) else preparer.prepare(layer)
+              for name, layer in layers.items()}
+    for name, layer in layers.items():
+        if parquet and name in PARQUET_LAYERS:
+            write_parquet_layer(gpkg.parent / PARQUET_LAYERS[name], layer)
+    with gpkg_options():
+        for name, layer in layers.items():
+            if not (parquet and name in PARQUET_LAYERS):
+                write_gpkg_layer(gpkg, name, layer)
 
 
 def _quoted(values) -> list[str]:
@@ -253,9 +249,6 @@ def run_record(analysis: Any, *, extra: dict | None = None) -> dict:
 #: The options :func:`write_outputs` passes to the map (and ``lang`` to the report).
 MAP_OPTIONS = frozenset({"lang", "basemap", "tianditu_key", "title"})
 
-#: The date written into every GeoPackage (GDAL's ``OGR_CURRENT_DATE``): the
-#: same input gives a byte-identical file; run.json holds when it ran.
-GPKG_DATE = "2000-01-01T00:00:00Z"
 
 
 def check_map_options(map_options: Mapping, render_map: Callable | None = None) -> None:
@@ -304,10 +297,10 @@ def write_outputs(analysis: Any, out_dir: str | Path,
         The ranked candidate sites, for the report's "best candidates".
     stopwatch
         Times ``write`` (the GeoPackage, with ``write_first``, the child's
-        part, and ``write_parquet``, the GeoParquet files), ``csv``, ``map``
-        and ``report`` (written at the same time,
-        :func:`planner.staging.beside`) and ``outputs`` (all of them); its
-        timings go to ``run.json``.
+        part, and ``write_parquet``, the GeoParquet files), ``csv`` and
+        ``report`` (a forked child's, from the start), ``map`` (another
+        child's, once the layers are computed) and ``outputs`` (all of them
+        once the layers are computed); its timings go to ``run.json``.
     first_layers
         The first layers of ``layers``, known before it is computed: written
         by a forked child (:func:`planner.staging.beside`) while ``layers``
@@ -317,7 +310,17 @@ def write_outputs(analysis: Any, out_dir: str | Path,
         :data:`PARQUET_LAYERS` are left to this process (with ``layers``).
     **map_options
         ``lang``, ``basemap``, ``tianditu_key``, ``title`` (:data:`MAP_OPTIONS`).
+
+    Notes
+    -----
+    Every layer is transformed to EPSG:4326 once
+    (:class:`planner.layer_files.Wgs84Layers`), for its files and the map,
+    and the work goes to forked children: the CSV tables and the report at
+    once (they need no layer), the first layers while the others are
+    computed, the map once they are, beside this process' GeoParquet file
+    and last layers.
     """
+    from planner.layer_files import Wgs84Layers
     from planner.staging import beside
 
     check_map_options(map_options, render_map)
@@ -325,27 +328,30 @@ def write_outputs(analysis: Any, out_dir: str | Path,
     clock = stopwatch or Stopwatch()
     for name, seconds in analysis.timings_s.items():
         clock.timings.setdefault(name, seconds)
-    # the child writes GeoPackage layers only; the GeoParquet files are this
-    # process' own, written while it waits for the child
-    first_layers = {name: frame for name, frame in (first_layers or {}).items()
-                    if name not in PARQUET_LAYERS}
-    with staged_directory(out_dir) as stage:
+    preparer = Wgs84Layers()
+    with staged_directory(out_dir) as stage, \
+            beside(_write_tables, analysis, stage, map_options.get("lang"), sites,
+                   os.getpid()) as tabling:
         gpkg = stage / "coverage.gpkg"
+        # the child writes GeoPackage layers only; the GeoParquet files are this
+        # process' own, written while it waits for the child
+        first = {name: preparer.prepare(frame) for name, frame in (first_layers or {}).items()
+                 if name not in PARQUET_LAYERS}
         # GDAL opens and closes the file for every layer: the first layers
         # written by a child, the others by this process, give the same bytes
-        with beside(_write_first_layers, gpkg, first_layers) as writing_first:
+        with beside(_write_first_layers, gpkg, first) as writing_first:
             if callable(layers):
                 layers = layers()
-            layers = dict(layers)
             start = time.perf_counter()
-            # the CSV tables, the map and the report in a forked child while
-            # this process writes the GeoPackage: both take seconds on a city
-            with beside(_draw, analysis, stage, layers, render_map, sites,
+            prepared = {name: first[name] if name in first and first[name].frame is frame
+                        else preparer.prepare(frame) for name, frame in dict(layers).items()}
+            with beside(_draw_map, analysis, stage, prepared, render_map,
                         map_options) as drawing:
                 with clock.stage("write"):
-                    _write_after_first(gpkg, layers, first_layers, writing_first, clock)
+                    _write_after_first(gpkg, prepared, first, writing_first, clock)
                 clock.timings.update(drawing.result())
-            clock.timings["outputs"] = round(time.perf_counter() - start, 4)
+        clock.timings.update(tabling.result())
+        clock.timings["outputs"] = round(time.perf_counter() - start, 4)
         extra = extra_files(stage) if extra_files else {}
         analysis.timings_s = clock.timings
         record = run_record(analysis, extra=extra)
@@ -362,16 +368,16 @@ def _write_after_first(gpkg: Path, layers: Mapping, first: Mapping, writing_firs
     child's writing saves by leaving the distances out of the GeoPackage:
     written here, it fills this process' wait for the child.
     """
-    files = {name: frame for name, frame in layers.items() if name in PARQUET_LAYERS}
+    files = {name: layer for name, layer in layers.items() if name in PARQUET_LAYERS}
     if files:
         with clock.stage("write_parquet"):
             write_files(gpkg, files)
     clock.timings.update(writing_first.result())
-    tables = {name: frame for name, frame in layers.items() if name not in PARQUET_LAYERS}
+    tables = {name: layer for name, layer in layers.items() if name not in PARQUET_LAYERS}
     written = _written_first(first, tables)
     if len(written) < len(first):
         gpkg.unlink(missing_ok=True)  # not the first layers: all again
-    write_layers(gpkg, {name: frame for name, frame in tables.items() if name not in written})
+    write_files(gpkg, {name: layer for name, layer in tables.items() if name not in written})
 
 
 def _write_first_layers(path: Path, layers: Mapping) -> dict[str, float]:
@@ -387,25 +393,57 @@ def _written_first(first: Mapping, layers: Mapping) -> set[str]:
     """The names of ``first`` when they are the first of ``layers``, in order, the same
     objects; else none."""
     if list(layers)[:len(first)] != list(first) or any(
-            layers[name] is not frame for name, frame in first.items()):
+            layers[name] is not layer for name, layer in first.items()):
         return set()
     return set(first)
 
 
-def _draw(analysis: Any, stage: Path, layers: Mapping,
-          render_map: Callable[[Any, Path], None] | None, sites: pd.DataFrame | None,
-          map_options: Mapping) -> dict[str, float]:
-    """``summary.csv``, ``name_matches.csv``, ``map.html`` and ``report.html``; their timings.
+def _yield_cores(parent: int) -> None:
+    """In a forked helper (not in ``parent``: :func:`planner.staging.beside` may run
+    inline), let the GeoPackage's writers go first
+    (:data:`planner.settings.output_helper_niceness`)."""
+    from planner import settings
 
-    Run beside the GeoPackage's writing (:func:`planner.staging.beside`).
+    if os.getpid() != parent and settings.output_helper_niceness > 0:
+        with contextlib.suppress(OSError):
+            os.nice(settings.output_helper_niceness)
+
+
+def _write_tables(analysis: Any, stage: Path, lang: str | None,
+                  sites: pd.DataFrame | None, parent: int) -> dict[str, float]:
+    """``summary.csv``, ``name_matches.csv`` and ``report.html`` (no layer needed); their
+    timings. Run beside the layers' computing and writing (:func:`planner.staging.beside`).
     """
+    _yield_cores(parent)
     clock = Stopwatch()
     with clock.stage("csv"):
         _write_csv_tables(analysis, stage)
-    with clock.stage("map"):
-        _write_map(analysis, stage / "map.html", layers, render_map, **map_options)
     with clock.stage("report"):
-        _write_report(analysis, stage / "report.html", map_options.get("lang"), sites)
+        _write_report(analysis, stage / "report.html", lang, sites)
+    return clock.timings
+
+
+#: The layers the map gets in EPSG:4326 when this process has them
+#: (:meth:`planner.layer_files.Wgs84Layer.frame_4326`): it draws them as it
+#: draws them after its own ``to_crs(4326)``, and is spared transforming them
+#: again (the communities are simplified in metres first: they stay as given).
+MAP_WGS84_LAYERS = ("gaps", "service_cells")
+
+
+def _draw_map(analysis: Any, stage: Path, layers: Mapping,
+              render_map: Callable[[Any, Path], None] | None,
+              map_options: Mapping) -> dict[str, float]:
+    """``map.html`` from the prepared layers (:class:`planner.layer_files.Wgs84Layer`);
+    its timing. Run beside the GeoPackage's writing (:func:`planner.staging.beside`).
+
+    Not behind the other writers (:func:`_yield_cores`): started once the
+    layers are computed, the map is the last file to be done.
+    """
+    clock = Stopwatch()
+    with clock.stage("map"):
+        frames = {name: layer.frame_4326() if name in MAP_WGS84_LAYERS and layer.table is not None
+                  else layer.frame for name, layer in layers.items()}
+        _write_map(analysis, stage / "map.html", frames, render_map, **map_options)
     return clock.timings
 
 
@@ -452,11 +490,11 @@ def join_distances(residences: gpd.GeoDataFrame, distances: pd.DataFrame) -> gpd
     import pandas as pd
 
     columns = [column for column in distances.columns if column.startswith("dist_")]
-    ids = residences["residence_id"].to_numpy()
+    ids = residences["residence_id"].array
     position = None  # written in the same order: taken as they are
-    if not np.array_equal(ids, distances["residence_id"].to_numpy()):
+    if not (len(ids) == len(distances) and ids.equals(distances["residence_id"].array)):
         index = pd.Index(distances["residence_id"])
-        position = index.get_indexer(ids) if index.is_unique else np.array([-1])
+        position = index.get_indexer(np.asarray(ids)) if index.is_unique else np.array([-1])
         if (position < 0).any():
             message = "residence_distances: not one row per residence_id of the residences"
             raise PlannerError(message)
@@ -468,7 +506,9 @@ def join_distances(residences: gpd.GeoDataFrame, distances: pd.DataFrame) -> gpd
         data[name] = pd.Series(column if position is None else column[position],
                                index=residences.index, name=name)
     data[geometry] = residences[geometry]
-    return gpd.GeoDataFrame(data, geometry=geometry, crs=residences.crs)
+    # the columns kept as they are: no copy into one block of 300k × 55 floats
+    return gpd.GeoDataFrame(pd.DataFrame(data, copy=False), geometry=geometry,
+                            crs=residences.crs)
 
 
 def with_residence_distances(layers: Mapping) -> dict:

@@ -95,21 +95,27 @@ def _edge_cells(network: WalkNetwork, grid: _Grid) -> tuple[np.ndarray, np.ndarr
                             grid.code(xy[:, 0], xy[:, 1])]))
 
 
-def _squares(code: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct square numbers, and the index among them of every ``code``.
+def _squares(codes: list[np.ndarray], size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Sorted distinct square numbers of all ``codes``, and the index among them of each code.
 
     Marks on a dense array of the grid when it is not much larger than the
     samples (no sort), else :func:`numpy.unique`.
     """
-    if size > max(1 << 24, 4 * len(code)):
-        squares, inverse = np.unique(code, return_inverse=True)
-        return squares, inverse.ravel()
+    total = sum(len(code) for code in codes)
+    if size > max(1 << 24, 4 * total):
+        squares, inverse = np.unique(np.concatenate(codes), return_inverse=True)
+        bounds = np.cumsum([0, *(len(code) for code in codes)])
+        inverse = inverse.ravel()
+        return squares, [inverse[low:high] for low, high in zip(bounds[:-1], bounds[1:],
+                                                                 strict=True)]
     mark = np.zeros(size, dtype=bool)
-    mark[code] = True
+    for code in codes:
+        mark[code] = True
     squares = np.flatnonzero(mark)
-    slot = np.zeros(size, dtype=np.int64)
+    # the grid is small here: 32-bit slots halve the memory the lookups read
+    slot = np.zeros(size, dtype=np.int32 if len(squares) < 1 << 31 else np.int64)
     slot[squares] = np.arange(len(squares))
-    return squares, slot[code]
+    return squares, [slot[code] for code in codes]
 
 
 #: Edges per block of :class:`StreetReach` (a block's budgets stay in the CPU cache).
@@ -358,7 +364,7 @@ def _square_flags(network: WalkNetwork, grid: _Grid, whole_bits: np.ndarray,
     """The squares some type reaches (sorted numbers) and ``(n_squares, n_types)`` flags.
 
     The type bits of the edges crossing a square (whole edges) are or-ed
-    into it 64 types a word, and so are the bits of the pieces' squares.
+    into it 64 types a word; the pieces mark their ``(square, type)`` flag.
     """
     pair_edge, pair_code = _edge_cells(network, grid)
     n_words = (n_types + 63) // 64
@@ -370,16 +376,14 @@ def _square_flags(network: WalkNetwork, grid: _Grid, whole_bits: np.ndarray,
         reached |= edge_words[:, word] != 0
     marked = reached[pair_edge]
     pair_edge, pair_code = pair_edge[marked], pair_code[marked]
-    squares, slot = _squares(np.concatenate([pair_code, piece_code]), grid.size)
-    pair_slot, piece_slot = slot[:len(pair_code)], slot[len(pair_code):]
+    squares, (pair_slot, piece_slot) = _squares([pair_code, piece_code], grid.size)
     square_words = np.zeros((n_words, len(squares)), dtype="<u8")
     for word in range(n_words):  # a catalogue of 55 types takes one word
         np.bitwise_or.at(square_words[word], pair_slot, edge_words[pair_edge, word])
-        mine = piece_type // 64 == word
-        np.bitwise_or.at(square_words[word], piece_slot[mine],
-                         np.left_shift(np.uint64(1), (piece_type[mine] % 64).astype(np.uint64)))
     flags = np.unpackbits(np.ascontiguousarray(square_words.T).view(np.uint8), axis=1,
                           count=n_types, bitorder="little").view(bool)
+    # millions of pieces: one flag each, set in place (ufunc.at on words is slower)
+    flags.ravel()[piece_slot.astype(np.int64) * n_types + piece_type] = True
     return squares, flags
 
 

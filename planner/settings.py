@@ -243,3 +243,10 @@ min_edges_beside: int = 50_000
 #: columns: a city's 300k × 55 distances are half the GeoPackage and seconds
 #: of GDAL's writing, GeoParquet writes them in a fraction of that.
 max_default_residence_distances: int = 100_000
+
+#: Niceness added to the forked children that write the CSV tables, the
+#: report and the map (:func:`planner.outputs.write_outputs`): the GeoPackage
+#: is written one layer after the other (a child's, then this process'), so
+#: on two cores its writers go first and the others fill the gaps. 0 shares
+#: the cores evenly. The files are the same either way.
+output_helper_niceness: int = 5
