@@ -215,9 +215,14 @@ def layer_shapes(out: Path) -> list[tuple[str, int, int]]:
             rows = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
         if rows:
             shapes.append((path.name, rows, header.count(b",") + 1))
-    for path in sorted([*out.glob("*.gpkg"), *out.glob("*.parquet")]):
-        layers = pyogrio.list_layers(path)[:, 0] if path.suffix == ".gpkg" else [None]
-        for layer in layers:
+    for path in sorted(out.glob("*.parquet")):  # read by pyarrow: not every GDAL has Parquet
+        import pyarrow.parquet as pq
+
+        meta = pq.read_metadata(path)
+        # the geometry column counted as two coordinates
+        shapes.append((f"{path.name}:", meta.num_rows, meta.num_columns - 1 + 2))
+    for path in sorted(out.glob("*.gpkg")):
+        for layer in pyogrio.list_layers(path)[:, 0]:
             info = pyogrio.read_info(path, layer=layer)
             # every field as a float64 column, plus two coordinates per row
             shapes.append((f"{path.name}:{layer or ''}", int(info["features"]),
