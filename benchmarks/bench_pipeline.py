@@ -35,7 +35,7 @@ TARGET_MEMORY_GB = 4.0
 TARGET_ACCESS_S = 10.0
 #: Stages that run beside others (forked children, a thread): ``outputs`` is the
 #: wall time of the whole output part, so these are left out of the sum.
-BESIDE = frozenset({"write_first", "write", "csv", "map", "report", "gaps"})
+BESIDE = frozenset({"write_first", "write", "write_parquet", "csv", "map", "report", "gaps"})
 #: Stages a city's run (``settings.min_edges_beside`` walking edges or more)
 #: computes in forked children beside the search and the coverage stages.
 BESIDE_ON_A_CITY = frozenset({"residences", "communities", "snap", "street_reach"})
