@@ -320,10 +320,14 @@ def _adopt_timings(clock: Stopwatch, timings: dict[str, float]) -> None:
 
 def _street_reach(network: WalkNetwork, access: Access, cat: Catalogue,
                   facilities: gpd.GeoDataFrame) -> StreetReach:
-    """:class:`planner.reach_cells.StreetReach` of every catalogue type, timed."""
+    """:class:`planner.reach_cells.StreetReach` of every catalogue type, timed; with its
+    squares built when they, not the streets, will be drawn (a city's)."""
     clock = Stopwatch()
-    reach = clock.run("street_reach", StreetReach, network, access, cat.thresholds_m(),
-                      facility_points=facilities.geometry.to_numpy())
+    with clock.stage("street_reach"):
+        reach = StreetReach(network, access, cat.thresholds_m(),
+                            facility_points=facilities.geometry.to_numpy())
+        if reach.street_coordinates > settings.max_isochrone_coordinates:
+            reach.cells()
     reach.timings_s = clock.timings
     return reach
 

@@ -335,6 +335,7 @@ class StreetReach:
         self._piece_code = np.concatenate([part[1] for part in parts])
         self._piece_type = np.concatenate([part[2] for part in parts]).astype(np.int64)
         self.street_coordinates = sum(int(part[3]) + 2 * int(part[4]) for part in parts)
+        self._cells: gpd.GeoDataFrame | None = None  # built once (:meth:`cells`)
 
     def __getstate__(self) -> dict:
         # the network stays behind: the reach is sent back from a forked child
@@ -342,7 +343,14 @@ class StreetReach:
         return {**self.__dict__, "network": None}
 
     def cells(self) -> gpd.GeoDataFrame:
-        """The ``service_cells`` layer (:func:`service_cells`)."""
+        """The ``service_cells`` layer (:func:`service_cells`): built once, a copy each call."""
+        if self._cells is None:
+            self._cells = self._build_cells()
+        frame = self._cells.copy()
+        frame.attrs = dict(self._cells.attrs)
+        return frame
+
+    def _build_cells(self) -> gpd.GeoDataFrame:
         cell = self.cell_m
         squares, flags = _square_flags(self.network, self.grid, self._whole_bits,
                                        self._piece_code, self._piece_type, len(self.drawn))

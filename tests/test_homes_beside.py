@@ -80,8 +80,13 @@ def test_the_childs_warnings_reach_the_parent(helsinki_area, monkeypatch, forkin
     assert logged[0] in analysis.quality["warnings"]
 
 
-def test_service_areas_drawn_ahead_equal_those_drawn_after(helsinki_area, monkeypatch, forking):
+@pytest.mark.parametrize("as_squares", [False, True])
+def test_service_areas_drawn_ahead_equal_those_drawn_after(helsinki_area, monkeypatch, forking,
+                                                          as_squares):
     from planner.layers import analysis_layers
+
+    if as_squares:  # a city's drawing: the child also builds the squares
+        monkeypatch.setattr(planner_settings, "max_isochrone_coordinates", 0)
 
     ahead, stages = _analyze(helsinki_area, monkeypatch, beside=True,
                              communities=DEMO_COMMUNITIES, service_areas=True)
@@ -93,5 +98,7 @@ def test_service_areas_drawn_ahead_equal_those_drawn_after(helsinki_area, monkey
     # the analysis' own reach is used once its network is known again
     drawn_ahead, drawn_after = analysis_layers(ahead), analysis_layers(after)
     assert list(drawn_ahead) == list(drawn_after)
+    assert ("service_cells" in drawn_after) is as_squares
+    assert (ahead.street_reach._cells is not None) is as_squares
     for name, frame in drawn_after.items():
         pd.testing.assert_frame_equal(drawn_ahead[name], frame, check_like=False)
