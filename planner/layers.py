@@ -166,7 +166,7 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
                 # one pass over the edges sizes the streets drawing; its squares
                 # are built only when they are drawn instead
                 reach = analysis_street_reach(analysis)
-                small = reach.street_coordinates <= settings.max_isochrone_coordinates
+                small = not reach.drawn_as_squares
                 if not small:
                     layers["service_cells"] = reach.cells()
             if full or small:

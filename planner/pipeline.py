@@ -326,7 +326,7 @@ def _street_reach(network: WalkNetwork, access: Access, cat: Catalogue,
     with clock.stage("street_reach"):
         reach = StreetReach(network, access, cat.thresholds_m(),
                             facility_points=facilities.geometry.to_numpy())
-        if reach.street_coordinates > settings.max_isochrone_coordinates:
+        if reach.drawn_as_squares:
             reach.cells()
     reach.timings_s = clock.timings
     return reach

@@ -337,6 +337,13 @@ class StreetReach:
         self.street_coordinates = sum(int(part[3]) + 2 * int(part[4]) for part in parts)
         self._cells: gpd.GeoDataFrame | None = None  # built once (:meth:`cells`)
 
+    @property
+    def drawn_as_squares(self) -> bool:
+        """Whether the streets are too many to draw (more than
+        :data:`planner.settings.max_isochrone_coordinates` coordinates): the
+        service areas are then the squares of :meth:`cells`."""
+        return self.street_coordinates > settings.max_isochrone_coordinates
+
     def __getstate__(self) -> dict:
         # the network stays behind: the reach is sent back from a forked child
         # (planner.pipeline) to the process that holds the network already
