@@ -21,7 +21,7 @@ Three ways to draw it:
     ``settings.isochrone_simplify_m``). The map draws them as wide lines. This is what the
     analysis measures (a residence is covered when its own street is), it
     invents no area between streets, and it takes one vectorised pass per
-    type: 0.2 s for the 55 types of a 20,000-node city, about 3 s at 250,000
+    type: 0.2 s for the 55 types of a 20,000-node city, about 0.5 s at 250,000
     nodes, so that it is drawn at city scale too.
 
 The other two widen the reachable network by ``settings.isochrone_buffer_m`` on either side
@@ -116,17 +116,29 @@ def reachable_segments(network: WalkNetwork, node_distance_m: np.ndarray, thresh
     numpy.ndarray
         ``(k, 2, 2)`` segment end coordinates, in the network's CRS.
     """
+    facility = None if facility_edge is None else (
+        facility_edge, facility_offset_m, facility_access_m, facility_xy)
+    return _segments(network, _edge_reach(network, node_distance_m, threshold_m), threshold_m,
+                     facility, whole_edges=whole_edges)
+
+
+def _segments(network: WalkNetwork, reach: tuple[np.ndarray, np.ndarray, np.ndarray],
+              threshold_m: float, facility: tuple | None, *,
+              whole_edges: bool = True) -> np.ndarray:
+    """:func:`reachable_segments` from :func:`_edge_reach` (``reach``) and the facilities'
+    ``(edge, offset_m, access_m, xy)`` (``xy`` may be None)."""
     length = network.edge_length_m
-    whole, from_u, from_v = _edge_reach(network, node_distance_m, threshold_m)
+    whole, from_u, from_v = reach
     part_u = ~whole & (from_u > 0)
     part_v = ~whole & (from_v > 0)
-    edges = [np.flatnonzero(whole & whole_edges), np.flatnonzero(part_u),
-             np.flatnonzero(part_v)]
+    edges = [np.flatnonzero(whole) if whole_edges else np.zeros(0, dtype=np.int64),
+             np.flatnonzero(part_u), np.flatnonzero(part_v)]
     starts = [np.zeros(len(edges[0])), np.zeros(len(edges[1])),
               length[edges[2]] - from_v[edges[2]]]
     ends = [length[edges[0]], from_u[edges[1]], length[edges[2]]]
     legs = np.empty((0, 2, 2))
-    if facility_edge is not None and len(facility_edge):
+    if facility is not None and len(facility[0]):
+        facility_edge, facility_offset_m, facility_access_m, facility_xy = facility
         remaining = threshold_m - facility_access_m
         inside = remaining > 0
         edge = facility_edge[inside]
@@ -142,21 +154,43 @@ def reachable_segments(network: WalkNetwork, node_distance_m: np.ndarray, thresh
     start, end = np.concatenate(starts), np.concatenate(ends)
     keep = end > start
     edge, start, end = edge[keep], start[keep], end[keep]
-    segments = np.stack([points_along(network, edge, start),
-                         points_along(network, edge, end)], axis=1)
+    # both ends as points_along computes each, the edges' ends and lengths taken once
+    u_xy = network.node_xy[network.edge_u[edge]]
+    step = network.node_xy[network.edge_v[edge]] - u_xy
+    scale = np.maximum(length[edge], 1e-12)
+    segments = np.empty((len(edge), 2, 2))
+    segments[:, 0] = u_xy + np.clip(start / scale, 0.0, 1.0)[:, None] * step
+    segments[:, 1] = u_xy + np.clip(end / scale, 0.0, 1.0)[:, None] * step
     return np.concatenate([segments, legs]) if len(legs) else segments
+
+
+def _end_budgets(network: WalkNetwork, node_distance_m: np.ndarray,
+                 threshold_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Walking metres left at the ``u`` and the ``v`` end of every edge (may be ≤ 0).
+
+    ``threshold − distance`` once per node, then taken per edge end: the
+    same values as per edge. An unreached node (NaN) leaves NaN, which every
+    comparison made of it (``>``, ``>=``, also after a sum) treats like the
+    −inf of an infinite distance.
+    """
+    budget = threshold_m - node_distance_m
+    return budget[network.edge_u], budget[network.edge_v]
+
+
+def _whole_edges(length_m: np.ndarray, from_u: np.ndarray, from_v: np.ndarray) -> np.ndarray:
+    """Edges reached end to end: across from either end, or from both ends together.
+
+    :class:`planner.reach_cells.StreetReach` packs the same comparisons into bits.
+    """
+    return (from_u >= length_m) | (from_v >= length_m) | (
+        (from_u > 0) & (from_v > 0) & (from_u + from_v >= length_m))
 
 
 def _edge_reach(network: WalkNetwork, node_distance_m: np.ndarray,
                 threshold_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edges reached end to end, and the budget left at either end (metres, may be ≤ 0)."""
-    length = network.edge_length_m
-    distance = np.where(np.isfinite(node_distance_m), node_distance_m, np.inf)
-    from_u = threshold_m - distance[network.edge_u]
-    from_v = threshold_m - distance[network.edge_v]
-    whole = (from_u >= length) | (from_v >= length) | (
-        (from_u > 0) & (from_v > 0) & (from_u + from_v >= length))
-    return whole, from_u, from_v
+    from_u, from_v = _end_budgets(network, node_distance_m, threshold_m)
+    return _whole_edges(network.edge_length_m, from_u, from_v), from_u, from_v
 
 
 def whole_edge_mask(network: WalkNetwork, node_distance_m: np.ndarray,
@@ -278,11 +312,8 @@ def service_areas(network: WalkNetwork, access: Access,
                                                         facility_points), dtype=object))
     drawn = drawn_types(network, access, thresholds_m, limited=how != "streets")
     if how == "streets":
-        return gpd.GeoDataFrame(
-            {"type_id": [type_id for type_id, _ in drawn],
-             "threshold_m": [threshold for _, threshold in drawn]},
-            geometry=_street_areas(network, access, xy, drawn, options["tolerance_m"]),
-            crs=network.crs)
+        return street_areas(network, access, drawn, facility_xy=xy,
+                            tolerance_m=options["tolerance_m"])
     area = _area_function(network, access, xy, how, options) if drawn else None
 
     def finish(item):
@@ -354,29 +385,76 @@ def _area_function(network: WalkNetwork, access: Access, xy: np.ndarray | None, 
     return area
 
 
+def street_areas(network: WalkNetwork, access: Access, drawn: list[tuple[str, float]], *,
+                 facility_xy: np.ndarray | None = None, tolerance_m: float | None = None,
+                 whole_bits: np.ndarray | None = None) -> gpd.GeoDataFrame:
+    """The ``streets`` drawing of :func:`service_areas`: the streets within reach of each type.
+
+    Parameters
+    ----------
+    network, access
+        As for :func:`service_areas` (``access`` solved).
+    drawn
+        ``(type_id, threshold)`` of the types to draw (:func:`drawn_types`).
+    facility_xy
+        ``(n_facilities, 2)`` coordinates of the facilities the access was
+        built from; adds their access legs.
+    tolerance_m
+        Simplification, metres (``settings.isochrone_simplify_m``).
+    whole_bits
+        ``(n_edges, ⌈len(drawn) / 8⌉)`` the edges every drawn type reaches end
+        to end, little-endian bits in the order of ``drawn``
+        (:class:`planner.reach_cells.StreetReach` computes them with the same
+        comparisons): read instead of compared again.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``type_id``, ``threshold_m``, ``geometry`` (one MultiLineString per
+        type, in the network's CRS), in the order of ``drawn``.
+    """
+    tolerance_m = settings.isochrone_simplify_m if tolerance_m is None else tolerance_m
+    return gpd.GeoDataFrame(
+        {"type_id": [type_id for type_id, _ in drawn],
+         "threshold_m": [threshold for _, threshold in drawn]},
+        geometry=_street_areas(network, access, facility_xy, drawn, tolerance_m, whole_bits),
+        crs=network.crs)
+
+
 def _street_areas(network: WalkNetwork, access: Access, xy: np.ndarray | None,
-                  drawn: list[tuple[str, float]], tolerance_m: float) -> np.ndarray:
+                  drawn: list[tuple[str, float]], tolerance_m: float,
+                  whole_bits: np.ndarray | None = None) -> np.ndarray:
     """The streets within reach of every drawn type, one MultiLineString each.
 
     Whole edges come as runs of :class:`StreetChains`, the cut pieces, the
     stretches around facilities and the access legs as two-point lines
     (:func:`reachable_segments`); all types become geometries in one
-    :func:`shapely.from_ragged_array` call.
+    :func:`shapely.from_ragged_array` call. The ends' budgets are computed
+    once per type and serve both; the whole edges are read from
+    ``whole_bits`` when given (:func:`street_areas`).
     """
     if not drawn:
         return np.array([], dtype=object)
     chains = StreetChains(network)
     columns = {type_id: column for column, type_id in enumerate(access.type_ids)}
     snap = access.facility_snap
+    length = network.edge_length_m
+    # each facility's drawn type (-1: none, or off the network), hashed once for all types
+    code = np.where(snap.snapped, pd.Index([type_id for type_id, _ in drawn]).get_indexer(
+        access.facility_type), -1)
     coords, line_sizes, lines_per_type = [], [], []
-    for type_id, threshold in drawn:  # one vectorised pass per type (55 at most)
-        distance = access.node_distance_m[:, columns[type_id]]
-        mask = (access.facility_type == type_id) & snap.snapped
-        run_xy, run_offsets = chains.lines(whole_edge_mask(network, distance, threshold))
-        pieces = reachable_segments(
-            network, distance, threshold, facility_edge=snap.edge[mask],
-            facility_offset_m=snap.offset_m[mask], facility_access_m=snap.access_m[mask],
-            facility_xy=None if xy is None else xy[mask], whole_edges=False)
+    for index, (type_id, threshold) in enumerate(drawn):  # one vectorised pass per type
+        from_u, from_v = _end_budgets(network, access.node_distance_m[:, columns[type_id]],
+                                      threshold)
+        if whole_bits is None:
+            whole = _whole_edges(length, from_u, from_v)
+        else:
+            whole = (whole_bits[:, index >> 3] & np.uint8(1 << (index & 7))) != 0
+        mask = code == index
+        run_xy, run_offsets = chains.lines(whole)
+        pieces = _segments(network, (whole, from_u, from_v), threshold,
+                           (snap.edge[mask], snap.offset_m[mask], snap.access_m[mask],
+                            None if xy is None else xy[mask]), whole_edges=False)
         coords += [run_xy, pieces.reshape(-1, 2)]
         line_sizes += [np.diff(run_offsets), np.full(len(pieces), 2, dtype=np.int64)]
         lines_per_type.append(len(run_offsets) - 1 + len(pieces))

@@ -22,6 +22,7 @@ from planner.timing import Stopwatch
 
 if TYPE_CHECKING:
     from planner.pipeline import Analysis
+    from planner.reach_cells import StreetReach
 
 #: Facility columns written when the analysis has them (facility lists, merges).
 OPTIONAL_FACILITY_COLUMNS = ("list_rule", "source", "merged_osm_id")
@@ -146,7 +147,8 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
         (or ``full``), and above that ``service_cells``
         (:func:`planner.reach_cells.service_cells`: the squares holding a street
         within reach, one ``reach_<type_id>`` column per type). In the
-        analysis' metric CRS.
+        analysis' metric CRS. Both are taken from :attr:`Analysis.street_reach`
+        when the analysis drew them ahead (a city's, the same drawing).
     """
     clock = stopwatch or Stopwatch()
     # the gap hexagons (numpy, GIL released) are computed beside the service areas
@@ -170,7 +172,14 @@ def analysis_layers(analysis: Analysis, *, isochrones: bool = True, full: bool =
                 if not small:
                     layers["service_cells"] = reach.cells()
             if full or small:
-                layers["isochrones"] = clock.run("isochrones", analysis_service_areas, analysis)
+                layers["isochrones"] = clock.run("isochrones", _streets, analysis, reach)
         with clock.stage("gaps"):
             layers["gaps"] = gaps.result()
     return layers
+
+
+def _streets(analysis: Analysis, reach: StreetReach) -> gpd.GeoDataFrame:
+    """The ``isochrones`` layer: the streets drawn ahead with the reach (a city's, in the
+    street-reach child) when they are the drawing asked for, else drawn now."""
+    ahead = reach.streets()
+    return analysis_service_areas(analysis) if ahead is None else ahead

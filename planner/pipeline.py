@@ -84,8 +84,9 @@ class Analysis:
         without paths, detour) and ``warnings``.
     street_reach
         The streets within reach of every type (:class:`planner.reach_cells.StreetReach`)
-        when drawn ahead (``analyze(service_areas=True)`` on a city), else None:
-        :func:`planner.layers.analysis_layers` then computes them.
+        when drawn ahead (``analyze(service_areas=True)`` on a city), with their
+        squares or their streets drawn; else None: :func:`planner.layers.analysis_layers`
+        then computes them.
     """
 
     area: Area
@@ -165,7 +166,8 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
         Whether the results will be drawn with the service areas
         (:func:`planner.export.write_analysis` does): on a city their streets
         within reach are then computed by a forked child beside the last
-        stages, kept as :attr:`Analysis.street_reach` (stage ``street_reach``).
+        stages, kept as :attr:`Analysis.street_reach` (stage ``street_reach``),
+        with their drawing: the squares, or the streets when they are few enough.
     """
     clock = Stopwatch(progress)
     inputs: list[Path] = []
@@ -321,13 +323,15 @@ def _adopt_timings(clock: Stopwatch, timings: dict[str, float]) -> None:
 def _street_reach(network: WalkNetwork, access: Access, cat: Catalogue,
                   facilities: gpd.GeoDataFrame) -> StreetReach:
     """:class:`planner.reach_cells.StreetReach` of every catalogue type, timed; with its
-    squares built when they, not the streets, will be drawn (a city's)."""
+    squares built when they will be drawn (a city's), else its streets."""
     clock = Stopwatch()
     with clock.stage("street_reach"):
-        reach = StreetReach(network, access, cat.thresholds_m(),
-                            facility_points=facilities.geometry.to_numpy())
+        points = facilities.geometry.to_numpy()
+        reach = StreetReach(network, access, cat.thresholds_m(), facility_points=points)
         if reach.drawn_as_squares:
             reach.cells()
+        elif settings.isochrone_method == "streets":
+            reach.draw_streets(access, points)
     reach.timings_s = clock.timings
     return reach
 

@@ -21,7 +21,7 @@ import shapely
 
 from planner import settings
 from planner.access import Access
-from planner.isochrones import drawn_types, points_along
+from planner.isochrones import drawn_types, points_along, street_areas
 from planner.network import WalkNetwork
 
 logger = logging.getLogger(__name__)
@@ -284,7 +284,8 @@ class StreetReach:
     The pass of :func:`service_cells` over the edges, kept apart from building
     the squares: :attr:`street_coordinates` decides whether a drawing takes
     the streets (:func:`service_areas`) or the squares (:meth:`cells`), and the
-    squares are then built from this pass, not from a second one.
+    squares are then built from this pass, not from a second one; so are the
+    streets (:meth:`draw_streets`, the whole edges read from this pass's bits).
 
     Parameters
     ----------
@@ -336,6 +337,9 @@ class StreetReach:
         self._piece_type = np.concatenate([part[2] for part in parts]).astype(np.int64)
         self.street_coordinates = sum(int(part[3]) + 2 * int(part[4]) for part in parts)
         self._cells: gpd.GeoDataFrame | None = None  # built once (:meth:`cells`)
+        #: the ``streets`` drawing (:meth:`draw_streets`) and its simplification
+        self._streets: gpd.GeoDataFrame | None = None
+        self._streets_tolerance_m: float | None = None
 
     @property
     def drawn_as_squares(self) -> bool:
@@ -347,7 +351,17 @@ class StreetReach:
     def __getstate__(self) -> dict:
         # the network stays behind: the reach is sent back from a forked child
         # (planner.pipeline) to the process that holds the network already
-        return {**self.__dict__, "network": None}
+        state = {**self.__dict__, "network": None}
+        if self._streets is not None:
+            # the streets cross as WKB, read on first use (:meth:`streets`): the
+            # process receiving the reach reads them while its gap hexagons are
+            # computed (planner.layers), not while it waits for the reach
+            frame = self._streets
+            state["_streets"] = None
+            state["_streets_wkb"] = (
+                pd.DataFrame(frame.drop(columns=frame.geometry.name)), frame.geometry.name,
+                shapely.to_wkb(frame.geometry.to_numpy()), frame.crs, dict(frame.attrs))
+        return state
 
     def cells(self) -> gpd.GeoDataFrame:
         """The ``service_cells`` layer (:func:`service_cells`): built once, a copy each call."""
@@ -355,6 +369,50 @@ class StreetReach:
             self._cells = self._build_cells()
         frame = self._cells.copy()
         frame.attrs = dict(self._cells.attrs)
+        return frame
+
+    def draw_streets(self, access: Access, facility_points=None) -> None:
+        """Draws the ``streets`` service areas (:func:`planner.isochrones.street_areas`), kept
+        for :meth:`streets`: the drawing of
+        :func:`planner.isochrones.analysis_service_areas` with the settings of now.
+
+        The edges reached end to end are read from this pass's bits (the same
+        comparisons), not compared again.
+
+        Parameters
+        ----------
+        access
+            The access this reach was computed from.
+        facility_points
+            As given to this reach (the facilities' access legs).
+        """
+        xy = None
+        if facility_points is not None:
+            xy = shapely.get_coordinates(np.asarray(getattr(facility_points, "values",
+                                                            facility_points), dtype=object))
+        tolerance_m = settings.isochrone_simplify_m
+        self._streets = street_areas(self.network, access, self.drawn, facility_xy=xy,
+                                     tolerance_m=tolerance_m, whole_bits=self._whole_bits)
+        self._streets_tolerance_m = tolerance_m
+
+    def streets(self) -> gpd.GeoDataFrame | None:
+        """The ``isochrones`` layer :meth:`draw_streets` drew, a copy each call.
+
+        None when it was not drawn, or when the drawing it would stand for has
+        changed since (``settings.isochrone_method`` no longer ``"streets"``,
+        another ``settings.isochrone_simplify_m``): the caller then draws.
+        """
+        sent = self.__dict__.pop("_streets_wkb", None)
+        if sent is not None:
+            table, name, wkb, crs, attrs = sent
+            self._streets = gpd.GeoDataFrame(table, geometry=gpd.GeoSeries.from_wkb(
+                wkb, index=table.index, crs=crs).rename(name), crs=crs)
+            self._streets.attrs = attrs
+        if (self._streets is None or settings.isochrone_method != "streets"
+                or settings.isochrone_simplify_m != self._streets_tolerance_m):
+            return None
+        frame = self._streets.copy()
+        frame.attrs = dict(self._streets.attrs)
         return frame
 
     def _build_cells(self) -> gpd.GeoDataFrame:

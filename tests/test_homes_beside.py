@@ -102,3 +102,34 @@ def test_service_areas_drawn_ahead_equal_those_drawn_after(helsinki_area, monkey
     assert (ahead.street_reach._cells is not None) is as_squares
     for name, frame in drawn_after.items():
         pd.testing.assert_frame_equal(drawn_ahead[name], frame, check_like=False)
+
+
+def test_streets_drawn_in_the_child_equal_those_drawn_in_process(helsinki_area, monkeypatch,
+                                                                 forking):
+    import shapely
+
+    from planner import layers
+    from planner.isochrones import analysis_service_areas
+
+    ahead, _ = _analyze(helsinki_area, monkeypatch, beside=True,
+                        communities=DEMO_COMMUNITIES, service_areas=True)
+    reach = ahead.street_reach
+    assert not reach.drawn_as_squares and reach._cells is None
+    # drawn in the child, sent back with the reach as WKB, read on first use
+    assert reach._streets is None and reach._streets_wkb is not None
+    in_process = analysis_service_areas(ahead)
+
+    def wkb(frame):
+        return [shapely.to_wkb(geometry) for geometry in frame.geometry.to_numpy()]
+
+    drawn = reach.streets()
+    assert drawn.drop(columns="geometry").equals(in_process.drop(columns="geometry"))
+    assert wkb(drawn) == wkb(in_process) and drawn.crs == in_process.crs
+    # the layers take the child's drawing, not a second one of their own ...
+    monkeypatch.setattr(layers, "analysis_service_areas", None)
+    assert wkb(layers.analysis_layers(ahead)["isochrones"]) == wkb(in_process)
+    # ... unless the drawing asked for is another one
+    monkeypatch.setattr(layers, "analysis_service_areas", analysis_service_areas)
+    monkeypatch.setattr(planner_settings, "isochrone_simplify_m", 10.0)
+    coarser = layers.analysis_layers(ahead)["isochrones"]
+    assert wkb(coarser) == wkb(analysis_service_areas(ahead)) != wkb(in_process)

@@ -339,3 +339,57 @@ def test_gap_cells_of_buildings_are_those_of_their_points_and_nan_is_beyond_reac
     empty = gap_cells(frame, {}, cell_m=250.0)
     assert empty["missing_types"].tolist() == ["", ""]
     assert empty["n_missing_types"].tolist() == [0, 0]
+
+
+# --------------------------------------------------------------------------- drawn from the reach
+
+
+def _wkb(frame) -> list[bytes]:
+    return [shapely.to_wkb(geometry) for geometry in frame.geometry.to_numpy()]
+
+
+def test_street_reach_bits_are_the_whole_edges_and_draw_the_same_streets(helsinki_analysis):
+    from planner.isochrones import analysis_service_areas, street_areas, whole_edge_mask
+    from planner.reach_cells import StreetReach
+
+    analysis = helsinki_analysis
+    points = analysis.facilities.geometry.to_numpy()
+    reach = StreetReach(analysis.network, analysis.access, analysis.catalogue.thresholds_m(),
+                        facility_points=points)
+    bits = np.unpackbits(reach._whole_bits, axis=1, count=len(reach.drawn),
+                         bitorder="little").astype(bool)
+    columns = {type_id: column for column, type_id in enumerate(analysis.access.type_ids)}
+    for index, (type_id, threshold) in enumerate(reach.drawn):
+        distance = analysis.access.node_distance_m[:, columns[type_id]]
+        assert np.array_equal(bits[:, index],
+                              whole_edge_mask(analysis.network, distance, threshold)), type_id
+    expected = analysis_service_areas(analysis, how="streets")
+    from_bits = street_areas(analysis.network, analysis.access, reach.drawn,
+                             facility_xy=shapely.get_coordinates(points),
+                             whole_bits=reach._whole_bits)
+    assert from_bits.drop(columns="geometry").equals(expected.drop(columns="geometry"))
+    assert _wkb(from_bits) == _wkb(expected) and from_bits.crs == expected.crs
+    # drawn once, a copy each call, and only while the settings still ask for it
+    assert reach.streets() is None
+    reach.draw_streets(analysis.access, points)
+    first, second = reach.streets(), reach.streets()
+    assert first is not second and _wkb(first) == _wkb(expected)
+    first.loc[0, "type_id"] = "changed"
+    assert reach.streets()["type_id"].tolist() == expected["type_id"].tolist()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings, "isochrone_simplify_m", 5.0)
+        assert reach.streets() is None
+        patch.setattr(settings, "isochrone_simplify_m", reach._streets_tolerance_m)
+        patch.setattr(settings, "isochrone_method", "buffer")
+        assert reach.streets() is None
+
+
+def test_an_unreached_node_as_nan_cuts_as_one_at_infinity():
+    net = line_network(11)
+    access = solved(net, net.node_xy[[1]] + [[20.0, 0.0]], 150.0)
+    distance = access.node_distance_m[:, 0]
+    assert np.isinf(distance).any()
+    with_nan = np.where(np.isinf(distance), np.nan, distance)
+    for threshold in (90.0, 150.0, 250.0):
+        assert np.array_equal(reachable_segments(net, distance, threshold),
+                              reachable_segments(net, with_nan, threshold))
