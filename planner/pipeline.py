@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,22 +210,24 @@ def analyze(  # noqa: PLR0913 - the public API: every option is keyword-only
                   communities, source if isinstance(source, str | Path) else None)
     # the homes, their place on the network and the communities do not depend on the
     # search: on a city a forked child finds them while this process snaps the
-    # facilities and contracts the graph
-    with _beside_if_large(network, _homes, *homes_args) as finding_homes:
+    # facilities and contracts the graph; the streets within reach of every type (for
+    # the service-area layers) need the search only: another child draws them from the
+    # moment it ends, while this process takes the homes and goes on
+    reach_ahead = service_areas and not tile_m and network.n_edges >= settings.min_edges_beside
+    with ExitStack() as children:
+        finding_homes = children.enter_context(_beside_if_large(network, _homes, *homes_args))
         access = clock.run("access", build_access)
+        reaching = children.enter_context(
+            beside(_street_reach, network, access, cat, facilities) if reach_ahead
+            else inline(lambda: None))
         facilities = facilities.assign(on_network=access.facility_snap.snapped)
         _warn_stray(facilities)
         residences, snap, boundaries, homes_timings, homes_inputs, homes_quality = \
             finding_homes.result()
-    _adopt_timings(clock, homes_timings)
-    inputs.extend(homes_inputs)
-    quality["warnings"].extend(homes_quality.pop("warnings"))
-    quality.update(homes_quality)
-    # the streets within reach of every type (for the service-area layers) need the
-    # search only: on a city a forked child draws them while this process goes on
-    reach_ahead = service_areas and not tile_m and network.n_edges >= settings.min_edges_beside
-    with (beside(_street_reach, network, access, cat, facilities) if reach_ahead
-          else inline(lambda: None)) as reaching:
+        _adopt_timings(clock, homes_timings)
+        inputs.extend(homes_inputs)
+        quality["warnings"].extend(homes_quality.pop("warnings"))
+        quality.update(homes_quality)
         if tile_m:
             distance_m = clock.run("distances", tiled_point_distances, network,
                                    facilities.geometry, facilities["type_id"], limits,
