@@ -28,10 +28,24 @@ SCENE_COLOURS = {
 EXTRA_COLOURS = ("#1b9e77", "#7570b3", "#e7298a", "#66a61e", "#a6761d", "#17becf")
 
 
+#: ``_HEX_DIGITS[b]``: the two ASCII digits of byte ``b`` in lower-case hex.
+_HEX_DIGITS = np.frombuffer(bytes(range(256)).hex().encode("ascii"),
+                            dtype=np.uint8).reshape(256, 2)
+
+
 def hex_colours(rgb: np.ndarray, missing: np.ndarray, fallback: str) -> np.ndarray:
     """``#rrggbb`` strings of integer RGB rows; ``fallback`` where ``missing``."""
-    value = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
-    text = np.char.mod("#%06x", value) if len(value) else np.array([], dtype=str)
+    rgb = np.asarray(rgb)
+    if len(rgb) and ((rgb < 0) | (rgb > 255)).any():  # noqa: PLR2004  (not three bytes)
+        value = (rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]
+        text = np.char.mod("#%06x", value)
+    else:
+        # "#" and the three bytes' digits side by side, read as one 7-byte string per
+        # row: the text of "#%06x" without formatting each value
+        chars = np.empty((len(rgb), 7), dtype=np.uint8)
+        chars[:, 0] = ord("#")
+        chars[:, 1:] = _HEX_DIGITS[rgb.astype(np.uint8)].reshape(len(rgb), 6)
+        text = chars.view("S7").ravel().astype(str)
     return np.where(missing, fallback, text).astype(object)
 
 

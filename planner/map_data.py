@@ -40,6 +40,9 @@ from planner.map_encoding import (  # noqa: F401  (re-exported for planner.maps)
     json_text,
     nullable,
     percent,
+    polygon_rings,
+    ring_centroids,
+    ring_interior_points,
     to_display,
     wgs84_coordinates,
     wgs84_geometries,
@@ -205,25 +208,41 @@ def missing_matrix(missing_types: pd.Series, type_ids: list[str]) -> np.ndarray:
     return flags
 
 
-def encode_hexagons(frame: gpd.GeoDataFrame, datum: Datum) -> dict:
+def encode_hexagons(frame: gpd.GeoDataFrame, datum: Datum, xy: np.ndarray | None = None
+                    ) -> dict:
     """Regular hexagons as their centres and one shared corner template (``k = "h"``).
 
     ``c`` holds the centres quantised and delta-coded like :func:`encode_polygons`,
     ``o`` the six corners of the middle hexagon relative to its centre, in
     degrees: across a city the shape of a 150 m hexagon changes by well under
-    a metre, so one template draws them all at a sixth of the size.
+    a metre, so one template draws them all at a sixth of the size. ``xy``:
+    the hexagons' coordinates in WGS 84 when known (:func:`polygon_rings`).
     """
     scale = 10 ** settings.map_polygon_digits
     if len(frame) == 0:
         return {"k": "h", "s": scale, "c": [], "o": []}
-    shown = wgs84_geometries(frame)
-    x, y = datum.coordinates(shapely.get_coordinates(shapely.centroid(shown)))
+    shown, rings = _shapes(frame, xy)
+    x, y = datum.coordinates(ring_centroids(rings) if rings is not None else
+                             shapely.get_coordinates(shapely.centroid(shown)))
     middle = int(np.argmin(np.hypot(x - np.median(x), y - np.median(y))))
-    ring = shapely.get_coordinates(datum.shift(shown[[middle]]))[:6]
+    ring = shapely.get_coordinates(datum.shift(_one_shape(shown, rings, middle)))[:6]
     corners = np.round(ring - [x[middle], y[middle]], 7)
     quantised = np.round(np.column_stack([x, y]) * scale).astype(np.int64)
     deltas = np.diff(quantised, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
     return {"k": "h", "s": scale, "c": deltas.ravel().tolist(), "o": corners.tolist()}
+
+
+def _shapes(frame: gpd.GeoDataFrame | gpd.GeoSeries, xy: np.ndarray | None
+            ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(None, rings)`` of polygons of one ring each (:func:`polygon_rings`: no
+    geometry built), else ``(geometries in WGS 84, None)``."""
+    rings = polygon_rings(frame, xy)
+    return (None, rings) if rings is not None else (wgs84_geometries(frame), None)
+
+
+def _one_shape(shown: np.ndarray | None, rings: np.ndarray | None, index: int) -> np.ndarray:
+    """The geometry ``index`` of :func:`_shapes`, as a one-element array."""
+    return shown[[index]] if rings is None else shapely.polygons(rings[[index]])
 
 
 def axial_ids(ids: pd.Series) -> np.ndarray | None:
@@ -238,16 +257,20 @@ def axial_ids(ids: pd.Series) -> np.ndarray | None:
         .astype(np.int64).reshape(-1, 2)
 
 
-def cells_payload(cells: gpd.GeoDataFrame, setup: MapSetup) -> tuple[str, list]:
+def cells_payload(cells: gpd.GeoDataFrame, setup: MapSetup, xy: np.ndarray | None = None
+                  ) -> tuple[str, list]:
     """Hexagons of :func:`planner.gaps.gap_cells`, classed from the counts on the map.
 
     The hexagons travel as centres and one corner template
     (:func:`encode_hexagons`), the missing types as a hex bitmask over the
     types shown, the colour as an index into ``colours``; a hexagon's count
     is of the types with data only. Returns the JSON and the legend classes
-    ``[label, colour]``.
+    ``[label, colour]``. ``xy``: the hexagons' coordinates in WGS 84 when
+    known (:func:`polygon_rings`).
     """
-    cells = cells[~(cells.geometry.isna() | cells.geometry.is_empty)]
+    shown = ~(cells.geometry.isna() | cells.geometry.is_empty)
+    if not shown.all():
+        cells, xy = cells[shown], None
     missing = missing_matrix(cells["missing_types"], [t.id for t in setup.types])
     n_missing = (missing & setup.has_data[None, :]).sum(axis=1)
     breaks = class_breaks(n_missing)
@@ -262,7 +285,7 @@ def cells_payload(cells: gpd.GeoDataFrame, setup: MapSetup) -> tuple[str, list]:
         extra["qr"] = np.diff(qr, axis=0, prepend=np.zeros((1, 2), dtype=np.int64)) \
             .ravel().tolist()
         properties = {}
-    payload = json_text({"e": encode_hexagons(cells, setup.datum), "colours": list(colours),
+    payload = json_text({"e": encode_hexagons(cells, setup.datum, xy), "colours": list(colours),
                          **extra,
                          "p": {**properties,
                                "n": n_missing.tolist(), "m": bitmask(missing),
@@ -282,15 +305,20 @@ def residences_payload(residences: gpd.GeoDataFrame, types: list, datum: Datum,
     beyond reach of each type.
     """
     population = residences["population"].to_numpy(float)
-    distance = residences[[f"dist_{t.id}" for t in types]].to_numpy(float)
-    limits = np.array([t.threshold_m for t in types])
-    beyond = ~(distance <= limits[None, :])  # NaN (no facility within the limit) is beyond
-    uncovered = (population[:, None] * beyond).sum(axis=0)
+    # column by column (a city's 300,000 × 55 distances are never one block); each
+    # sum adds a contiguous column, as the sum over the rows of the whole matrix did
+    uncovered = np.zeros(len(types))
+    for column, t in enumerate(types):
+        # NaN (no facility within the limit) is beyond
+        beyond = ~(residences[f"dist_{t.id}"].to_numpy(float) <= t.threshold_m)
+        uncovered[column] = (population * beyond).sum()
     if max_residences is not None and len(residences) > max_residences:
         log.warning("%d residences: the map leaves out the residences beyond reach "
                     "(more than planner.settings.map_max_residences = %d); the gap hexagons "
                     "show them", len(residences), max_residences)
         return json_text({"x": [], "y": [], "p": [], "id": [], "gaps": {}}), uncovered
+    distance = residences[[f"dist_{t.id}" for t in types]].to_numpy(float)
+    beyond = ~(distance <= np.array([t.threshold_m for t in types])[None, :])
     homes = residences.to_crs(4326)
     x, y = datum.points(homes)
     gaps = {}
@@ -457,17 +485,25 @@ def area_cells_payload(areas: gpd.GeoDataFrame, type_index: Mapping[str, int], d
     dense[row, key] = True
     keys = np.flatnonzero(dense.any(axis=0))
     corner = np.column_stack([keys // span + low[0], keys % span + low[1]]) * cell_m
-    squares = gpd.GeoSeries(shapely.box(corner[:, 0], corner[:, 1], corner[:, 0] + cell_m,
-                                        corner[:, 1] + cell_m), crs=metric.crs)
+    west, south = corner[:, 0], corner[:, 1]
+    east, north = west + cell_m, south + cell_m
+    # the rings of shapely.box(west, south, east, north), without building the squares
+    rings = np.stack([np.column_stack(corners) for corners in
+                      ((east, south), (east, north), (west, north), (west, south),
+                       (east, south))], axis=1)
+    xy = wgs84_coordinates(rings.reshape(-1, 2), metric.crs) if len(rings) else None
+    squares = gpd.GeoSeries(np.full(len(rings), None), crs=metric.crs)
     return squares_payload(squares, dense[:, keys],
-                           metric["type_id"].map(type_index).astype(int).tolist(), datum, cell_m)
+                           metric["type_id"].map(type_index).astype(int).tolist(), datum, cell_m,
+                           xy)
 
 
 def service_cells_payload(cells: gpd.GeoDataFrame, type_index: Mapping[str, int],
-                          datum: Datum) -> tuple[str, set[str]]:
+                          datum: Datum, xy: np.ndarray | None = None) -> tuple[str, set[str]]:
     """The ``service_cells`` layer (:func:`planner.reach_cells.service_cells`) for the map.
 
-    Returns the JSON of :func:`squares_payload` and the types drawn.
+    Returns the JSON of :func:`squares_payload` and the types drawn. ``xy``:
+    the squares' coordinates in WGS 84 when known.
     """
     drawn = [type_id for type_id in type_index if f"reach_{type_id}" in cells.columns]
     flags = cells[[f"reach_{type_id}" for type_id in drawn]].to_numpy(bool).T \
@@ -475,23 +511,26 @@ def service_cells_payload(cells: gpd.GeoDataFrame, type_index: Mapping[str, int]
     cell_m = float(cells["cell_m"].iloc[0]) if "cell_m" in cells and len(cells) \
         else settings.service_cell_m
     return squares_payload(cells.geometry, flags, [type_index[t] for t in drawn], datum,
-                           cell_m), set(drawn)
+                           cell_m, xy), set(drawn)
 
 
 def squares_payload(squares: gpd.GeoSeries, flags: np.ndarray, type_indices: list[int],
-                    datum: Datum, cell_m: float) -> str:
+                    datum: Datum, cell_m: float, xy: np.ndarray | None = None) -> str:
     """Grid squares listed once, each type a base64 bitmask over them.
 
     Centres delta-coded like :func:`encode_polygons`, one half-width and
     half-height in degrees (those of the middle square); ``flags`` is
-    ``(n_types, n_squares)``.
+    ``(n_types, n_squares)``; ``xy`` the squares' coordinates in WGS 84 when
+    known (:func:`polygon_rings`).
     """
-    shown = wgs84_geometries(squares)
-    x, y = datum.coordinates(shapely.get_coordinates(shapely.point_on_surface(shown)))
+    shown, rings = _shapes(squares, xy) if len(squares) else (np.array([], dtype=object), None)
+    x, y = datum.coordinates(ring_interior_points(rings) if rings is not None else
+                             shapely.get_coordinates(shapely.point_on_surface(shown)))
     hx = hy = 0.0
-    if len(shown):
+    if len(squares):
         middle = int(np.argmin(np.hypot(x - np.median(x), y - np.median(y))))
-        west, south, east, north = shapely.bounds(datum.shift(shown[[middle]]))[0]
+        west, south, east, north = shapely.bounds(datum.shift(_one_shape(shown, rings,
+                                                                         middle)))[0]
         hx, hy = (east - west) / 2, (north - south) / 2
     scale = 10 ** settings.map_polygon_digits
     quantised = np.round(np.column_stack([x, y]) * scale).astype(np.int64)

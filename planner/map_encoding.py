@@ -259,3 +259,94 @@ class Datum:
             return self.coordinates(xy)
         return self.coordinates(shapely.get_coordinates(
             shapely.point_on_surface(wgs84_geometries(frame))))
+
+
+def polygon_rings(frame: gpd.GeoDataFrame | gpd.GeoSeries,
+                  xy: np.ndarray | None = None) -> np.ndarray | None:
+    """``(n, k, 2)`` WGS 84 coordinates of polygons of one ring of ``k`` coordinates each.
+
+    The coordinates :func:`wgs84_geometries` gives them, without building the
+    geometries; ``xy`` are those coordinates when already known (in the order
+    of ``shapely.get_coordinates``). None when a geometry is not such a
+    polygon (holes, other types, 3-D, missing or empty ones, rings of
+    different lengths).
+    """
+    geoms = frame.geometry.to_numpy()
+    n = len(geoms)
+    if n == 0:
+        return None
+    if xy is not None:
+        return xy.reshape(n, -1, 2) if len(xy) % n == 0 else None
+    if frame.crs is None:
+        message = "a map layer has no CRS"
+        raise PlannerError(message)
+    counts = shapely.get_num_coordinates(geoms)
+    if ((shapely.get_type_id(geoms) != shapely.GeometryType.POLYGON).any()
+            or (counts != counts[0]).any() or counts[0] == 0
+            or shapely.get_num_interior_rings(geoms).any() or shapely.has_z(geoms).any()):
+        return None
+    xy = shapely.get_coordinates(geoms)
+    if not frame.crs.is_exact_same(WGS84):
+        xy = wgs84_coordinates(xy, frame.crs)
+    return xy.reshape(n, -1, 2)
+
+
+def ring_centroids(rings: np.ndarray) -> np.ndarray:
+    """``shapely.centroid`` of the polygons of closed ``rings`` ``(n, k, 2)``: ``(n, 2)``.
+
+    GEOS' sums of triangles fanned from each ring's first coordinate, in
+    its order of operations (the same numbers, bit for bit); the ring's
+    orientation only flips the sign of both sums, which cancels. Polygons
+    of no area (where GEOS takes the centroid of the lines) go to shapely.
+    """
+    x, y = rings[..., 0], rings[..., 1]
+    base_x, base_y = x[:, 0], y[:, 0]
+    sum_x, sum_y, area = (np.zeros(len(rings)) for _ in range(3))
+    for i in range(rings.shape[1] - 1):  # a few corners: one column of triangles each
+        x1, y1, x2, y2 = x[:, i], y[:, i], x[:, i + 1], y[:, i + 1]
+        area2 = (x1 - base_x) * (y2 - base_y) - (x2 - base_x) * (y1 - base_y)
+        sum_x += area2 * (base_x + x1 + x2)
+        sum_y += area2 * (base_y + y1 + y2)
+        area += area2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        centres = np.column_stack([sum_x / 3 / area, sum_y / 3 / area])
+    other = ~(np.abs(area) > 0) | ~np.isfinite(centres).all(axis=1)
+    if other.any():
+        centres[other] = shapely.get_coordinates(shapely.centroid(shapely.polygons(
+            rings[other])))
+    return centres
+
+
+def ring_interior_points(rings: np.ndarray) -> np.ndarray:
+    """``shapely.point_on_surface`` of the polygons of closed ``rings`` ``(n, k, 2)``: ``(n, 2)``.
+
+    GEOS' interior point of an area: the middle of the widest section of a
+    horizontal scan line halfway between the two vertex heights nearest the
+    middle of the extent, with its crossings computed as GEOS computes them
+    (the same numbers, bit for bit). A ring the scan line does not cross
+    exactly twice (not convex) goes to shapely.
+    """
+    x, y = rings[..., 0], rings[..., 1]
+    low, high = y.min(axis=1), y.max(axis=1)
+    middle = (low + high) / 2.0
+    below = y <= middle[:, None]
+    low = np.maximum(low, np.where(below, y, -np.inf).max(axis=1))
+    high = np.minimum(high, np.where(below, np.inf, y).min(axis=1))
+    scan = ((high + low) / 2.0)[:, None]
+    x0, y0, x1, y1 = x[:, :-1], y[:, :-1], x[:, 1:], y[:, 1:]
+    # GEOS counts an edge that crosses the line, not horizontal, at its upper end only
+    counted = (~(((y0 > scan) & (y1 > scan)) | ((y0 < scan) & (y1 < scan))) & (y0 != y1)
+               & ~((y0 == scan) & (y1 < scan)) & ~((y1 == scan) & (y0 < scan)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = (y1 - y0) / (x1 - x0)
+        crossing = np.where(x0 == x1, x0, x0 + ((scan - y0) / slope))
+    crossing = np.sort(np.where(counted, crossing, np.inf), axis=1)
+    with np.errstate(invalid="ignore"):  # rings crossed fewer than twice: inf - inf
+        points = np.column_stack([(crossing[:, 0] + crossing[:, 1]) / 2.0, scan[:, 0]])
+        # GEOS keeps the first coordinate where the section has no width
+        other = ((counted.sum(axis=1) != 2) | ~(crossing[:, 1] - crossing[:, 0] > 0)  # noqa: PLR2004
+                 | ~np.isfinite(points).all(axis=1))
+    if other.any():
+        points[other] = shapely.get_coordinates(shapely.point_on_surface(shapely.polygons(
+            rings[other])))
+    return points

@@ -406,7 +406,8 @@ class _Page:
 def build_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
               catalogue: Catalogue | None = None, *, lang: str | None = None,
               basemap: str = "osm", tianditu_key: str | None = None,
-              title: str | None = None) -> folium.Map:
+              title: str | None = None,
+              wgs84_xy: Mapping[str, np.ndarray] | None = None) -> folium.Map:
     """The interactive map of a run's layers.
 
     Parameters
@@ -428,6 +429,11 @@ def build_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
         Tianditu token (else the ``TIANDITU_KEY`` environment variable).
     title
         Page title; a generic one when omitted.
+    wgs84_xy
+        The coordinates in EPSG:4326 of the ``gaps`` and ``service_cells``
+        layers, by name, when known (``to_crs(4326)``'s numbers, in the order
+        of ``shapely.get_coordinates``: :attr:`planner.layer_files.Wgs84Layer.xy`):
+        their polygons are then drawn without being transformed again.
 
     Returns
     -------
@@ -442,9 +448,11 @@ def build_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
     page = _Page(setup, bounds, title)
     page.layer("communities", "communities", communities_payload(communities, setup),
                text["communities"])
-    has_area = _add_service_areas(page, layers.get("isochrones"), layers.get("service_cells"))
+    wgs84_xy = wgs84_xy or {}
+    has_area = _add_service_areas(page, layers.get("isochrones"), layers.get("service_cells"),
+                                  wgs84_xy.get("service_cells"))
     uncovered = _add_residences(page, layers["residences"])
-    cell_classes = _add_cells(page, layers.get("gaps"))
+    cell_classes = _add_cells(page, layers.get("gaps"), wgs84_xy.get("gaps"))
     _add_premises(page, layers.get("reallocation"))
     _add_candidates(page, layers.get("candidates"))
     _add_facilities(page, layers["facilities"])
@@ -453,7 +461,8 @@ def build_map(layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
 
 
 def _add_service_areas(page: _Page, areas: gpd.GeoDataFrame | None,
-                       cells: gpd.GeoDataFrame | None = None) -> set[str]:
+                       cells: gpd.GeoDataFrame | None = None,
+                       cells_xy: np.ndarray | None = None) -> set[str]:
     """The service area of the chosen type (on at first); returns the types that have one.
 
     The streets within reach (``isochrones``) when they are few; above
@@ -477,7 +486,7 @@ def _add_service_areas(page: _Page, areas: gpd.GeoDataFrame | None,
                                          settings.service_cell_m)
         drawn = set(areas["type_id"])
     elif cells is not None and len(cells):
-        payload, drawn = service_cells_payload(cells, type_index, setup.datum)
+        payload, drawn = service_cells_payload(cells, type_index, setup.datum, cells_xy)
     else:
         return set()
     page.layer("serviceAreas", "areas", payload, setup.text["serviceAreas"])
@@ -492,12 +501,13 @@ def _add_residences(page: _Page, residences: gpd.GeoDataFrame) -> np.ndarray:
     return uncovered
 
 
-def _add_cells(page: _Page, cells: gpd.GeoDataFrame | None) -> list:
+def _add_cells(page: _Page, cells: gpd.GeoDataFrame | None,
+               xy: np.ndarray | None = None) -> list:
     """The gap hexagons (off at first); returns the legend's ``[label, colour]`` classes."""
     if cells is None or len(cells) == 0:
         return []
     cell_m = float(cells["cell_m"].iloc[0]) if "cell_m" in cells else settings.gap_cell_m
-    payload, classes = cells_payload(cells, page.setup)
+    payload, classes = cells_payload(cells, page.setup, xy)
     page.layer("missingCells", "cells", payload,
                page.setup.text["cells"].format(m=f"{cell_m:g}"), show=False)
     return classes
@@ -613,7 +623,7 @@ def write_map(analysis, path: str | Path, *, layers: Mapping, **kwargs) -> Path:
         :func:`planner.layers.analysis_layers` of the analysis (the map draws
         layers; it computes none), optionally with ``summary``.
     **kwargs
-        ``lang``, ``basemap``, ``tianditu_key``, ``title``.
+        ``lang``, ``basemap``, ``tianditu_key``, ``title``, ``wgs84_xy``.
     """
     return render_map(layers, path, analysis.catalogue, **kwargs)
 

@@ -133,10 +133,13 @@ def _csv_column(series: pd.Series):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    values = series.to_numpy()
-    kind = values.dtype.kind
-    if not isinstance(series.dtype, np.dtype) and not pd.api.types.is_string_dtype(series.dtype):
-        return None  # extension types (nullable integers, categories ...): pandas formats them
+    if not isinstance(series.dtype, np.dtype):
+        if not pd.api.types.is_string_dtype(series.dtype):
+            return None  # extension types (nullable integers, categories ...): pandas formats them
+        values, kind = None, "O"  # strings (Arrow): factorized as they are, no object array
+    else:
+        values = series.to_numpy()
+        kind = values.dtype.kind
     if kind == "f":
         # distinct bit patterns: -0.0 and 0.0 stay apart, as in pandas' output
         codes, uniques = pd.factorize(values.view(f"i{values.itemsize}"))
@@ -423,10 +426,11 @@ def _write_tables(analysis: Any, stage: Path, lang: str | None,
     return clock.timings
 
 
-#: The layers the map gets in EPSG:4326 when this process has them
-#: (:meth:`planner.layer_files.Wgs84Layer.frame_4326`): it draws them as it
+#: The layers whose coordinates in EPSG:4326 the map gets when this process
+#: has them (:attr:`planner.layer_files.Wgs84Layer.xy`): it draws them as it
 #: draws them after its own ``to_crs(4326)``, and is spared transforming them
-#: again (the communities are simplified in metres first: they stay as given).
+#: again and building their polygons (the communities are simplified in
+#: metres first: they stay as given).
 MAP_WGS84_LAYERS = ("gaps", "service_cells")
 
 
@@ -441,9 +445,11 @@ def _draw_map(analysis: Any, stage: Path, layers: Mapping,
     """
     clock = Stopwatch()
     with clock.stage("map"):
-        frames = {name: layer.frame_4326() if name in MAP_WGS84_LAYERS and layer.table is not None
-                  else layer.frame for name, layer in layers.items()}
-        _write_map(analysis, stage / "map.html", frames, render_map, **map_options)
+        frames = {name: layer.frame for name, layer in layers.items()}
+        wgs84_xy = {name: layers[name].xy for name in MAP_WGS84_LAYERS
+                    if name in layers and layers[name].table is not None}
+        _write_map(analysis, stage / "map.html", frames, render_map, wgs84_xy=wgs84_xy,
+                   **map_options)
     return clock.timings
 
 
@@ -455,15 +461,18 @@ def _write_csv_tables(analysis: Any, stage: Path) -> None:
 
 
 def _write_map(analysis: Any, path: Path, layers: Mapping,
-               render_map: Callable[[Any, Path], None] | None, **options) -> None:
-    """``map.html``: ``render_map`` when given, else the layers (and the summary) drawn."""
+               render_map: Callable[[Any, Path], None] | None,
+               wgs84_xy: Mapping | None = None, **options) -> None:
+    """``map.html``: ``render_map`` when given, else the layers (and the summary) drawn
+    (``wgs84_xy``: :func:`planner.maps.build_map`)."""
     if render_map is not None:
         render_map(analysis, path)
         return
     from planner.maps import write_map
 
     layers = with_residence_distances(layers)  # the map shows the distances
-    write_map(analysis, path, layers={**layers, "summary": analysis.summary}, **options)
+    write_map(analysis, path, layers={**layers, "summary": analysis.summary},
+              wgs84_xy=wgs84_xy, **options)
 
 
 def _write_report(analysis: Any, path: Path, lang: str | None,
@@ -508,7 +517,7 @@ def join_distances(residences: gpd.GeoDataFrame, distances: pd.DataFrame) -> gpd
     data[geometry] = residences[geometry]
     # the columns kept as they are: no copy into one block of 300k × 55 floats
     return gpd.GeoDataFrame(pd.DataFrame(data, copy=False), geometry=geometry,
-                            crs=residences.crs)
+                            crs=residences.crs, copy=False)
 
 
 def with_residence_distances(layers: Mapping) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -140,8 +141,8 @@ def render_report(communities: pd.DataFrame, summary: pd.DataFrame, catalogue: C
     no_data = _scenes_without_data(summary, catalogue)
     out += _overview(communities, detailed, labels, no_data)
     # only the detailed communities' rows: a city's summary has half a million
-    chosen = summary[summary["community_id"].isin(detailed["community_id"])]
-    by_community = dict(tuple(_with_data_status(chosen).groupby("community_id", sort=False)))
+    chosen = _with_data_status(summary[summary["community_id"].isin(detailed["community_id"])])
+    by_community = _type_rows(chosen, labels)
     for row in detailed.itertuples():
         rows = by_community.get(row.community_id)
         if rows is not None:
@@ -185,7 +186,8 @@ def _scenes_without_data(summary: pd.DataFrame, catalogue: Catalogue) -> set[str
     if "facilities_in_area" not in summary.columns:
         return set()
     found = pd.to_numeric(summary["facilities_in_area"], errors="coerce").fillna(1)
-    with_data = set(summary.loc[found.to_numpy() != 0, "type_id"])
+    # the distinct ids only: a city's summary has half a million rows
+    with_data = set(summary.loc[found.to_numpy() != 0, "type_id"].unique())
     return {t.scene for t in catalogue.types} - {t.scene for t in catalogue.types
                                                   if t.id in with_data}
 
@@ -276,9 +278,49 @@ def _overview(communities: pd.DataFrame, detailed: pd.DataFrame, labels: _Labels
     return out
 
 
-def _community_section(row, rows: pd.DataFrame, labels: _Labels, sites: pd.DataFrame | None,
-                       top_sites: int, no_data: set[str] = frozenset()) -> list[str]:
-    """One community: its scene chart, the types nobody reaches, the table of every type."""
+#: The summary's columns a row of a community's table shows (:func:`_type_row`).
+TYPE_ROW_FIELDS = ("community_id", "scene_id", "type_id", "threshold_m", "coverage",
+                   "covered_population", "population", "has_data")
+
+
+def _type_rows(chosen: pd.DataFrame, labels: _Labels) -> dict:
+    """Per community of ``chosen`` (in order of appearance): the ids of the types nobody
+    reaches (among those with data) and the table rows (:func:`_type_row`), in the
+    summary's order.
+
+    The columns are read once as lists: no sub-frame per community.
+    """
+    columns = {name: chosen[name].tolist() for name in TYPE_ROW_FIELDS}
+    by_community: dict = {}
+    for values in zip(*columns.values(), strict=True):
+        item = _TypeRow(*values)
+        missing, rows = by_community.setdefault(item.community_id, ([], []))
+        if item.coverage == 0 and item.has_data:
+            missing.append(item.type_id)
+        rows.append(_type_row(item, labels))
+    return by_community
+
+
+class _TypeRow(NamedTuple):
+    """One row of the summary, as :func:`_type_row` reads it."""
+
+    community_id: str
+    scene_id: str
+    type_id: str
+    threshold_m: float
+    coverage: float
+    covered_population: float
+    population: float
+    has_data: bool
+
+
+def _community_section(row, rows: tuple[list[str], list[str]], labels: _Labels,
+                       sites: pd.DataFrame | None, top_sites: int,
+                       no_data: set[str] = frozenset()) -> list[str]:
+    """One community: its scene chart, the types nobody reaches, the table of every type.
+
+    ``rows``: the ids of the types nobody reaches and the table's rows (:func:`_type_rows`).
+    """
     text, scenes = labels.text, labels.scenes
     out = [f'<section class="community" id="c-{html.escape(str(row.community_id))}">'
            f"<h2>{html.escape(str(row.name))} ({html.escape(str(row.community_id))})"
@@ -287,13 +329,13 @@ def _community_section(row, rows: pd.DataFrame, labels: _Labels, sites: pd.DataF
            bar_chart([labels.scene[s.id] + (f" ({text['no_data']})" if s.id in no_data else "")
                       for s in scenes],
                      [getattr(row, f"score_{s.id}") for s in scenes])]
-    missing = rows[(rows["coverage"] == 0) & rows["has_data"]]["type_id"].tolist()
+    missing, type_rows = rows
     tags = "".join(f'<span class="tag">{html.escape(labels.type[t])}</span>' for t in missing)
     out.append(f'<p>{text["missing"]}: {tags or text["none_missing"]}</p>')
     out.append(f'<table><tr><th>{text["scene"]}</th><th>{text["type"]}</th>'
                f'<th>{text["level"]}</th><th>{text["threshold"]}</th>'
                f'<th>{text["coverage"]}</th><th>{text["covered"]}</th></tr>')
-    out += [_type_row(item, labels) for item in rows.itertuples()]
+    out += type_rows
     out.append("</table>")
     if sites is not None and len(sites):
         out.append(_sites_table(sites, row.community_id, labels.type, text, top_sites))

@@ -362,3 +362,41 @@ def test_array_json_matches_json_text():
     matrix = map_data.missing_matrix(pd.Series(["a,c", None, "", "b,zz"]), ["a", "b", "c"])
     assert matrix.tolist() == [[True, False, True], [False] * 3, [False] * 3,
                                [False, True, False]]
+
+
+def test_ring_centres_are_those_of_geos():
+    """Centroids and interior points from the rings give shapely's numbers, bit for bit."""
+    from planner.map_encoding import ring_centroids, ring_interior_points
+
+    rng = np.random.default_rng(3)
+    centre = rng.uniform([100, 20], [120, 45], size=(4000, 1, 2))
+    angle = np.linspace(0, 2 * np.pi, 7)[None, :] + rng.uniform(0, 1, (4000, 1))
+    size = rng.uniform(1e-4, 2e-3, (4000, 1))
+    hexagons = centre + np.stack([np.cos(angle), np.sin(angle)], axis=2) * size[..., None]
+    hexagons[:, -1] = hexagons[:, 0]
+    squares = hexagons[:, [0, 2, 3, 5, 0]]  # convex quadrilaterals of either orientation
+    squares[::2] = squares[::2, ::-1]
+    degenerate = np.repeat(centre, 5, axis=1)  # no area: GEOS' own rules
+    concave = np.array([[[0, 0], [4, 0], [4, 4], [2, 1], [0, 4], [0, 0]]], dtype=float)
+    for rings in (hexagons, squares, degenerate, concave):
+        polygons = shapely.polygons(rings)
+        assert np.array_equal(ring_centroids(rings), shapely.get_coordinates(
+            shapely.centroid(polygons)), equal_nan=True)
+        assert np.array_equal(ring_interior_points(rings), shapely.get_coordinates(
+            shapely.point_on_surface(polygons)), equal_nan=True)
+
+
+def test_polygon_rings_only_of_one_ring_polygons():
+    from planner.map_encoding import polygon_rings
+
+    square = shapely.box(500_000, 3_000_000, 500_100, 3_000_100)
+    frame = gpd.GeoDataFrame(geometry=[square, square], crs="EPSG:32650")
+    rings = polygon_rings(frame)
+    assert rings.shape == (2, 5, 2)
+    assert np.array_equal(rings.reshape(-1, 2), shapely.get_coordinates(
+        frame.to_crs(4326).geometry.to_numpy()))
+    holed = square.difference(shapely.box(500_040, 3_000_040, 500_060, 3_000_060))
+    for other in ([square, holed], [square, shapely.Point(500_000, 3_000_000)],
+                  [square, shapely.box(500_000, 3_000_000, 500_050, 3_000_050).union(
+                      shapely.box(500_050, 3_000_000, 500_100, 3_000_020))]):
+        assert polygon_rings(gpd.GeoDataFrame(geometry=other, crs="EPSG:32650")) is None
