@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -55,11 +56,23 @@ def message(english: str, chinese: str) -> str:
 
 
 def detect_lang(names) -> str:
-    """Chinese when at least a fifth of the facility names contain CJK characters."""
-    names = [name for name in names if isinstance(name, str) and name]
-    if not names:
+    """Chinese when at least a fifth of the non-empty facility names contain CJK characters.
+
+    A pandas column of strings (a city's hundreds of thousands of names) is
+    searched by pyarrow's regular expressions in one call; other sequences
+    name by name, with the same rule.
+    """
+    pandas = sys.modules.get("pandas")  # a pandas column comes with pandas imported
+    if pandas is not None and isinstance(names, pandas.Series) \
+            and isinstance(names.dtype, pandas.StringDtype):
+        text = names[names.notna() & (names.str.len() > 0)]
+        chinese, total = int(text.str.contains(CJK.pattern, regex=True).sum()), len(text)
+    else:
+        text = [name for name in names if isinstance(name, str) and name]
+        chinese, total = sum(bool(CJK.search(name)) for name in text), len(text)
+    if not total:
         return "en"
-    return "zh" if sum(bool(CJK.search(name)) for name in names) * 5 >= len(names) else "en"
+    return "zh" if chinese * 5 >= total else "en"
 
 
 def facility_origin(analysis, lang: str) -> str:

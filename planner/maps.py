@@ -80,6 +80,7 @@ from planner.colours import (  # noqa: F401  (re-exported: planner.maps.score_co
 )
 from planner.coords import transform, transform_geometries  # noqa: F401  (re-exported)
 from planner.errors import PlannerError
+from planner.i18n import detect_lang
 from planner.map_data import (  # noqa: F401  (re-exported: planner.maps.encode_polygons …)
     Datum,
     MapSetup,
@@ -303,24 +304,6 @@ def _deterministic_ids(root) -> None:
 
 
 
-def facility_lang(names: pd.Series) -> str:
-    """:func:`planner.i18n.detect_lang` of the facility names, on the whole column at once.
-
-    A city's hundreds of thousands of names are searched by pyarrow's regular
-    expressions (same rule: Chinese when at least a fifth of the non-empty
-    names contain CJK characters); other columns go through ``detect_lang``.
-    """
-    from planner.i18n import detect_lang
-
-    if not isinstance(names.dtype, pd.StringDtype):
-        return detect_lang(names)
-    text = names[names.notna() & (names.str.len() > 0)]
-    if len(text) == 0:
-        return "en"
-    return "zh" if int(text.str.contains("[\u4e00-\u9fff]", regex=True).sum()) * 5 >= \
-        len(text) else "en"
-
-
 def _setup(layers: Mapping, catalogue: Catalogue | None, lang: str | None, basemap: str,
            tianditu_key: str | None) -> MapSetup:
     """Check the layers and settle the language, the types shown and their data status."""
@@ -330,7 +313,7 @@ def _setup(layers: Mapping, catalogue: Catalogue | None, lang: str | None, basem
         if required not in layers:
             message = f"the results have no '{required}' layer"
             raise PlannerError(message)
-    lang = lang or facility_lang(layers["facilities"]["name"])
+    lang = lang or detect_lang(layers["facilities"]["name"])
     if lang not in STRINGS:
         message = f"unknown language {lang!r}; choose zh or en"
         raise PlannerError(message)

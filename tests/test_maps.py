@@ -7,10 +7,14 @@ import re
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 
 from planner import colours, gaps, maps, settings
 from planner.catalogue import load_catalogue
@@ -400,3 +404,16 @@ def test_polygon_rings_only_of_one_ring_polygons():
                   [square, shapely.box(500_000, 3_000_000, 500_050, 3_000_050).union(
                       shapely.box(500_050, 3_000_000, 500_100, 3_000_020))]):
         assert polygon_rings(gpd.GeoDataFrame(geometry=other, crs="EPSG:32650")) is None
+
+
+@settings_hypothesis(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.just(""), st.text(max_size=6),
+                          st.sampled_from(["社区卫生服务站", "Lidl", "幼儿园 A", "Café"])),
+                max_size=30))
+def test_detect_lang_on_a_column_as_on_a_list(names):
+    """A column of strings is searched at once; a list name by name: the same language."""
+    from planner.i18n import detect_lang
+
+    column = pd.Series(names, dtype="str")
+    assert detect_lang(column) == detect_lang(list(column))
+    assert detect_lang(column.astype(object)) == detect_lang(column)
