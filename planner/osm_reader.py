@@ -9,7 +9,6 @@ GeoDataFrame with one string column per OSM key (see :func:`read_osm`).
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,17 +22,19 @@ from pyproj import CRS, Transformer
 from planner.errors import PlannerError, one_line
 from planner.i18n import message as message_in_lang
 from planner.opl import Objects, read_opl
+from planner.osm_prefetch import (  # noqa: F401  (BASE_FEATURE_KEYS re-exported)
+    BASE_FEATURE_KEYS,
+    assemble_relations,
+    merge_keys,
+    poi_keys,
+    selection_keys,
+    take_prefetched,
+    write_selection,
+)
 from planner.osm_rings import ring_parts
 from planner.walk_rules import EDGE_TAGS, WAY_TAGS, walkable_mask
 
 WGS84 = CRS.from_epsg(4326)
-
-#: Keys every run needs on features, besides those the catalogue's rules name.
-BASE_FEATURE_KEYS = (
-    "name", "name:zh", "official_name", "name:en",
-    "building", "building:levels", "height", "landuse", "place", "boundary", "admin_level",
-    "amenity", "shop", "office", "tourism", "leisure", "healthcare", "craft",
-)
 
 #: highway values pyrosm's "all" network leaves out (``pyrosm.config.osm_filters``);
 #: nor is a highway with ``area=yes`` (a pedestrian square's outline is not a path).
@@ -166,11 +167,10 @@ def open_osm(path: Path, keys: list[str]) -> OsmReading:
     second thread while this one tables the network.
     """
     poi = frozenset(poi_keys(keys))
-    way_keys = poi | {"building", "landuse", "place", "boundary"}
+    way_keys, key_set = selection_keys(keys)
     wanted = list(dict.fromkeys([*keys, *WAY_TAGS, *POLYGON_FEATURES, "area"]))
     try:
-        node_part, way_part, relations = _read_selection(path, way_keys, wanted,
-                                                         frozenset(keys))
+        node_part, way_part, relations = _read_selection(path, way_keys, wanted, key_set)
     except PlannerError:
         raise
     except Exception as error:  # osmium raises RuntimeError on corrupt input
@@ -192,8 +192,19 @@ def open_osm(path: Path, keys: list[str]) -> OsmReading:
 
 def _read_selection(path: Path, way_keys: frozenset[str], wanted: list[str],
                     key_set: frozenset[str]) -> tuple[Objects, Objects, tuple]:
-    """The selected nodes and ways (:func:`planner.opl.read_opl`) and the relation areas."""
+    """The selected nodes and ways (:func:`planner.opl.read_opl`) and the relation areas.
+
+    Those a child read ahead (:func:`planner.osm_prefetch.prefetch_selection`)
+    when it read this file with these keys; else, or for an unsorted file,
+    the file is read here.
+    """
     import osmium
+
+    prepared = take_prefetched(path, way_keys, key_set)
+    if prepared is not None:
+        node_part, way_part = read_opl(prepared[0], wanted)
+        if not _mostly_unlocated(way_part):
+            return node_part, way_part, prepared[1]
 
     manager = osmium.area.AreaManager()
     index = osmium.index.create_map("flex_mem")
@@ -206,28 +217,20 @@ def _read_selection(path: Path, way_keys: frozenset[str], wanted: list[str],
         node_part, way_part = read_opl(text, wanted)
     del text
     if found:
-        relations = _assemble_relations(path, index, manager, key_set)
+        relations = assemble_relations(path, index, manager, key_set)
     else:
         relations = ([], [], [])
     return node_part, way_part, relations
 
 
-def _osm_file(path: Path):
-    """The file for libosmium, which tells the format from the suffix (``.xml`` is XML too)."""
-    import osmium
-
-    if path.suffix.lower() == ".xml":
-        return osmium.io.File(str(path), "osm")
-    return osmium.io.File(str(path))
-
-
 def _selection(path: Path, index, way_keys: frozenset[str], *, manager=None,
                locations_first: bool = False) -> tuple[bytes, bool]:
-    """The OPL text of :func:`_write_selection` (never empty), and whether it met relations."""
+    """The OPL text of :func:`planner.osm_prefetch.write_selection` (never empty), and
+    whether it met relations."""
     with tempfile.TemporaryDirectory(prefix="planner-osm-") as folder:
         opl = Path(folder) / "selected.opl"
-        found = _write_selection(path, opl, index, way_keys, manager=manager,
-                                 locations_first=locations_first)
+        found = write_selection(path, opl, index, way_keys, manager=manager,
+                                locations_first=locations_first)
         text = opl.read_bytes()
     if not text:
         message = message_in_lang("no ways in the file", "文件中没有道路（way）")
@@ -240,53 +243,6 @@ def _mostly_unlocated(ways: Objects) -> bool:
     nodes (an extract cut at its edge lacks only a few)."""
     return ways.valid is not None and len(ways.valid) > 0 and \
         np.count_nonzero(ways.valid) * 2 < len(ways.valid)
-
-
-def _write_selection(path: Path, opl: Path, index, way_keys: frozenset[str], *,
-                     manager=None, locations_first: bool = False) -> bool:
-    """Nodes and ways a run needs, as OPL with way-node locations, all in C++.
-
-    Every node location goes into ``index`` (for the relations); ways pass
-    with a feature key or ``highway``, nodes with a point-feature key. With
-    ``locations_first`` the nodes are read in a pass of their own before, so
-    that ways listed before their nodes get their locations too. With an area
-    ``manager``, the same read is its first pass: it takes the multipolygon and
-    boundary relations carrying one of ``way_keys`` (:func:`_assemble_relations`
-    is the second); returns whether there was one.
-    """
-    import osmium
-    from osmium.filter import EntityFilter, KeyFilter
-
-    locations = osmium.NodeLocationsForWays(index)
-    locations.ignore_errors()
-    if locations_first:
-        with osmium.io.Reader(_osm_file(path), osmium.osm.NODE) as reader:
-            osmium.apply(reader, locations)
-    # filters must outlive the pass
-    handlers = [locations,
-                KeyFilter(*sorted(way_keys | {"highway"})).enable_for(osmium.osm.WAY),
-                KeyFilter(*sorted(way_keys - {"landuse"})).enable_for(osmium.osm.NODE)]
-    entities = osmium.osm.NODE | osmium.osm.WAY
-    found = []
-    if manager is not None:
-
-        class Count(osmium.SimpleHandler):
-            def relation(self, relation):
-                if relation.tags.get("type") in ("multipolygon", "boundary"):
-                    found.append(relation.id)
-
-        entities |= osmium.osm.RELATION
-        handlers += [KeyFilter(*sorted(way_keys)).enable_for(osmium.osm.RELATION), Count(),
-                     manager.first_pass_handler(),
-                     EntityFilter(osmium.osm.NODE | osmium.osm.WAY)]  # no relation in the OPL
-    writer = osmium.SimpleWriter(osmium.io.File(
-        str(opl), "opl,locations_on_ways=true,add_metadata=false"))
-    try:
-        with osmium.io.Reader(_osm_file(path), entities) as reader:
-            osmium.apply(reader, *handlers, writer)
-    finally:
-        writer.close()
-    return bool(found)
 
 
 def _any_value_in(objects: Objects, key: str, listed: frozenset[str]) -> np.ndarray:
@@ -605,37 +561,6 @@ def _tag_table(records: list[dict], keys: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns, index=pd.RangeIndex(len(records)))
 
 
-def _assemble_relations(path: Path, index, manager, key_set):
-    """Areas of the relations the first pass of ``manager`` took (ids, tags, WKB)."""
-    import osmium
-
-    wkb = osmium.geom.WKBFactory()
-    ids, tags, geometries = [], [], []
-    buffer = osmium.BufferIterator()
-    locations = osmium.NodeLocationsForWays(index)
-    locations.ignore_errors()
-
-    def collect():
-        for area in buffer:
-            if area.from_way():
-                continue
-            try:
-                geometry = wkb.create_multipolygon(area)
-            except (osmium.InvalidLocationError, RuntimeError, ValueError):
-                continue
-            ids.append(area.orig_id())
-            tags.append({tag.k: tag.v for tag in area.tags if tag.k in key_set})
-            geometries.append(geometry)
-
-    second_pass = manager.second_pass_to_buffer(buffer)
-    with osmium.io.Reader(_osm_file(path), osmium.osm.WAY | osmium.osm.RELATION) as reader:
-        for _ in osmium.OsmFileIterator(reader, locations, second_pass):
-            if buffer:
-                collect()
-    collect()
-    return ids, tags, geometries
-
-
 #: Geometry types kept as features: points and areas (lines are never facilities,
 #: homes or communities).
 FEATURE_GEOMETRIES = ("Point", "MultiPoint", "Polygon", "MultiPolygon")
@@ -671,14 +596,3 @@ def empty_features(keys: list[str]) -> gpd.GeoDataFrame:
     columns.update({key: pd.Series([], dtype="object") for key in keys})
     return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=WGS84), crs=WGS84)
 
-
-
-def merge_keys(feature_keys: Iterable[str]) -> list[str]:
-    keys = list(dict.fromkeys([*BASE_FEATURE_KEYS, *feature_keys]))
-    return [key for key in keys if key not in {"osm_type", "osm_id", "geometry"}]
-
-
-def poi_keys(keys: list[str]) -> list[str]:
-    skip = {"name", "name:zh", "official_name", "name:en", "building", "building:levels",
-            "height", "landuse", "place", "boundary", "admin_level"}
-    return [key for key in keys if key not in skip and ":" not in key and key != "isced:level"]

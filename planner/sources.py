@@ -36,6 +36,7 @@ from planner import settings, validate
 from planner.columns import find_column
 from planner.encodings import TEXT_SUFFIXES, read_text_table, read_vector
 from planner.errors import PlannerError, one_line
+from planner.osm_prefetch import drop_prefetched
 
 # re-exported: the readers and walk rules used to live here
 from planner.osm_reader import (  # noqa: F401
@@ -140,6 +141,7 @@ def load_area(
     if cache is not None:
         cached = _read_cached(cache)
         if cached is not None:  # the same content may lie under another name
+            drop_prefetched(path)
             return replace(cached, name=name, sources=[path])
     suffixes = "".join(path.suffixes[-2:]).lower()
     if path.suffix.lower() == ".pbf":
@@ -176,13 +178,13 @@ def _cache_entry(path: Path, keys: list[str], crs) -> Path | None:
 
     import shapely
 
-    from planner import osm_reader, validate, walk_rules
+    from planner import osm_prefetch, osm_reader, validate, walk_rules
 
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    for module in (osm_reader, walk_rules, validate, sys.modules[__name__]):
+    for module in (osm_reader, osm_prefetch, walk_rules, validate, sys.modules[__name__]):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(json.dumps([settings.pbf_reader, keys, str(crs), sys.version, pd.__version__,
                               gpd.__version__, shapely.__version__]).encode())

@@ -61,8 +61,12 @@ def analyze_command(source, place, bbox, communities, population, catalogue, fac
                     facilities_crs, walk_speed, crs, tile_m, encoding, lang, basemap,
                     tianditu_key, full, out):
     """Coverage of every facility type per community, written to --out."""
+    from planner.osm_prefetch import prefetch_selection
+
     set_language(lang)
     kwargs = source_kwargs(source, place, bbox, communities, population, catalogue,
                            walk_speed, crs, facility_lists, facilities_crs, tile_m)
-    run_analysis(out, lang, basemap=basemap, tianditu_key=tianditu_key, encoding=encoding,
-                 full=full, **kwargs)
+    # libosmium reads the file in a child while this process imports the libraries
+    with prefetch_selection(source, catalogue):
+        run_analysis(out, lang, basemap=basemap, tianditu_key=tianditu_key,
+                     encoding=encoding, full=full, **kwargs)
