@@ -37,11 +37,16 @@ from scipy import sparse
 from planner import settings
 from planner.network import Contraction, Snap, WalkNetwork, contract, min_csr, symmetric_csr
 
-#: Reduced graphs with at least this many nodes are searched by several
-#: threads (one type at a time) when more than one core is available; on
-#: networks with at least this many nodes the search is prepared on a second
-#: thread while the facilities are snapped.
+#: Networks with at least this many nodes are contracted on a second thread
+#: while the facilities are snapped.
 PARALLEL_MIN_NODES = 100_000
+#: Networks with at least this many nodes are searched by the compiled search
+#: (:mod:`planner.search`), on as many threads as cores (it releases the GIL);
+#: smaller ones by scipy (:mod:`planner.search_scipy`) on this thread. Loading
+#: numba (its import and cache, ~0.7 s) costs more than it saves below: on a
+#: 250,000-node city the search took 0.9–1.1 s with scipy and 1.1–1.5 s
+#: compiled; on the 1M-node city the compiled search takes 2.25× less CPU.
+COMPILED_MIN_NODES = 400_000
 
 
 class Access:
@@ -61,7 +66,8 @@ class Access:
         also those without facilities (their distances are all NaN).
     workers
         Threads searching the types at once; by default every available core
-        on a large reduced graph (:data:`PARALLEL_MIN_NODES`), else one.
+        on a large reduced graph searched by the compiled search
+        (:data:`PARALLEL_MIN_NODES`, :data:`COMPILED_MIN_NODES`), else one.
 
     Examples
     --------
@@ -75,8 +81,8 @@ class Access:
         self.type_ids = list(limits_m)
         self.limits_m = np.array([float(limits_m[type_id]) for type_id in self.type_ids])
         self.facility_type = np.asarray(facility_type, dtype=object)
-        # a city's network is contracted and the compiled search loaded (numba's
-        # import and cache: a second) beside the snapping, which leaves a core idle
+        # a city's network is contracted (and the compiled search loaded: numba's
+        # import and cache take a second) beside the snapping, which leaves a core idle
         self._ahead = _Ahead(_prepare_search, network) \
             if network.n_nodes >= PARALLEL_MIN_NODES and len(self.facility_type) else None
         self.facility_snap = _snap_unique(network, facility_points)
@@ -237,13 +243,13 @@ class Access:
     def _searcher(self):
         """The reduced graph ready to search (built once) and the expansion to all nodes.
 
-        A city's is searched by the compiled search (:mod:`planner.search`),
-        a district's by scipy (:mod:`planner.search_scipy`): loading the
-        compiled code costs more than it saves below
-        :data:`PARALLEL_MIN_NODES` nodes.
+        A large city's is searched by the compiled search (:mod:`planner.search`),
+        a district's or a smaller city's by scipy (:mod:`planner.search_scipy`):
+        loading the compiled code costs more than it saves below
+        :data:`COMPILED_MIN_NODES` nodes.
         """
         if self._terminal_graph is None:
-            if self.network.n_nodes >= PARALLEL_MIN_NODES:  # numba: imported only here
+            if _compiled(self.network):  # numba: imported only here
                 from planner.search import TerminalGraph, expand
             else:
                 from planner.search_scipy import ScipyTerminalGraph as TerminalGraph
@@ -264,7 +270,7 @@ class Access:
     def _workers(self, n_graph_nodes: int, n_jobs: int) -> int:
         if self.workers is not None:
             return max(1, min(int(self.workers), n_jobs))
-        if n_graph_nodes < PARALLEL_MIN_NODES or n_jobs < 2:
+        if n_graph_nodes < PARALLEL_MIN_NODES or n_jobs < 2 or not _compiled(self.network):
             return 1
         return max(1, min(_available_cores(), n_jobs))
 
@@ -490,11 +496,18 @@ def _search(run: _Job, jobs: list, workers: int):
         yield run(job)
 
 
+def _compiled(network: WalkNetwork) -> bool:
+    """Whether the network is searched by the compiled search (:data:`COMPILED_MIN_NODES`)."""
+    return network.n_nodes >= COMPILED_MIN_NODES
+
+
 def _prepare_search(network: WalkNetwork) -> Contraction:
-    """The network's contraction, with the compiled search loaded (on the second thread)."""
+    """The network's contraction, with the compiled search loaded when it will search
+    (on the second thread)."""
     contraction = contract(network)
-    from planner.search import compile_search
-    compile_search()
+    if _compiled(network):
+        from planner.search import compile_search
+        compile_search()
     return contraction
 
 

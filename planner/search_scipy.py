@@ -5,8 +5,8 @@
 virtual node per facility with one-way legs to its chain's ends), and
 expands the terminals' results to every node with numpy. Loading the
 compiled search (:mod:`planner.search`: numba's import and cache, ~0.7 s)
-would cost a district more than it saves; from
-:data:`planner.access.PARALLEL_MIN_NODES` nodes up the compiled search runs
+would cost a district or a smaller city more than it saves; from
+:data:`planner.access.COMPILED_MIN_NODES` nodes up the compiled search runs
 instead. Both give the same distances; where two facilities reach a node
 over exactly equal distances, scipy keeps the one its heap settles first and
 the compiled search the lower index.

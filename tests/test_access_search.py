@@ -163,7 +163,8 @@ def test_threads_write_what_one_thread_does(beijing_analysis, monkeypatch):
     first-reached facility matrices as one thread."""
     facilities = beijing_analysis.facilities
     limits = dict.fromkeys(facilities["type_id"].unique(), 1000.0)
-    monkeypatch.setattr(access_module, "PARALLEL_MIN_NODES", 0)  # the compiled search
+    monkeypatch.setattr(access_module, "PARALLEL_MIN_NODES", 0)  # prepared ahead, threads
+    monkeypatch.setattr(access_module, "COMPILED_MIN_NODES", 0)  # the compiled search
     single = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
                     limits, workers=1)
     single._ahead.result()
@@ -184,6 +185,7 @@ def test_threads_write_what_one_thread_does(beijing_analysis, monkeypatch):
 def test_an_access_prepared_ahead_pickles(helsinki_analysis, monkeypatch):
     """The thread preparing the search is waited for, not pickled."""
     monkeypatch.setattr(access_module, "PARALLEL_MIN_NODES", 0)
+    monkeypatch.setattr(access_module, "COMPILED_MIN_NODES", 0)
     facilities = helsinki_analysis.facilities
     access = Access(helsinki_analysis.network, facilities.geometry, facilities["type_id"],
                     dict.fromkeys(facilities["type_id"].unique(), 800.0))
@@ -215,7 +217,7 @@ def test_first_smallest_equals_a_lexicographic_sort(seed, n_values):
 
 
 def test_a_district_is_searched_by_scipy_with_the_same_distances(beijing_analysis, monkeypatch):
-    """Below PARALLEL_MIN_NODES nodes the search is scipy's (no numba to load): the
+    """Below COMPILED_MIN_NODES nodes the search is scipy's (no numba to load): the
     same distances as the compiled search, and the same first facility wherever no
     two facilities reach a node over exactly the same distance."""
     from planner.search_scipy import ScipyTerminalGraph
@@ -225,7 +227,7 @@ def test_a_district_is_searched_by_scipy_with_the_same_distances(beijing_analysi
     district = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
                       limits).solve()
     assert isinstance(district._searcher()[0], ScipyTerminalGraph)
-    monkeypatch.setattr(access_module, "PARALLEL_MIN_NODES", 0)
+    monkeypatch.setattr(access_module, "COMPILED_MIN_NODES", 0)
     compiled = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
                       limits, workers=1).solve()
     assert isinstance(compiled._searcher()[0], TerminalGraph)
@@ -233,3 +235,23 @@ def test_a_district_is_searched_by_scipy_with_the_same_distances(beijing_analysi
     same = district._node_source == compiled._node_source
     assert same.mean() > 0.99
     assert np.isfinite(district.node_distance_m[~same]).all()  # ties, never unreached
+
+
+def test_a_smaller_city_is_contracted_ahead_and_searched_by_scipy(beijing_analysis,
+                                                                   monkeypatch):
+    """From PARALLEL_MIN_NODES up to COMPILED_MIN_NODES nodes the contraction is made on
+    the second thread and scipy searches it on this one: the same as a district's."""
+    from planner.search_scipy import ScipyTerminalGraph
+
+    facilities = beijing_analysis.facilities
+    limits = dict.fromkeys(facilities["type_id"].unique(), 1000.0)
+    district = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"],
+                      limits).solve()
+    monkeypatch.setattr(access_module, "PARALLEL_MIN_NODES", 0)
+    city = Access(beijing_analysis.network, facilities.geometry, facilities["type_id"], limits)
+    assert city._ahead is not None
+    city.solve()
+    assert isinstance(city._searcher()[0], ScipyTerminalGraph)
+    assert city._workers(city._reduced_graph.shape[0], 2) == 1
+    np.testing.assert_array_equal(district.node_distance_m, city.node_distance_m)
+    np.testing.assert_array_equal(district._node_source, city._node_source)
