@@ -62,3 +62,20 @@ def beijing_analysis(beijing_osm):
     from planner.pipeline import analyze
 
     return analyze(beijing_osm)
+
+
+#: The test modules of the work done in forked children (planner.staging.beside).
+FORKING_MODULES = frozenset({"test_homes_beside.py", "test_osm_prefetch.py",
+                             "test_parallel_outputs.py", "test_staging.py"})
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ARG001 - pytest's hook signature
+    """The tests of forked work first, the batch tests last.
+
+    A process with other threads never forks (:func:`planner.staging.beside`
+    then runs the work in turn), and some tests leave threads running for the
+    rest of the session (Dask's and Jupyter's event loops, tqdm's monitor):
+    run later, the tests of the forked work would test the fallback instead.
+    """
+    items.sort(key=lambda item: (0 if item.path.name in FORKING_MODULES
+                                 else 2 if item.path.name == "test_batch.py" else 1))

@@ -29,7 +29,8 @@ def _alone() -> None:
     while threading.active_count() > 1 and time.monotonic() < deadline:
         time.sleep(0.02)
     if threading.active_count() > 1:
-        pytest.skip("other threads run in this process: no fork")
+        running = ", ".join(thread.name for thread in threading.enumerate())
+        pytest.skip(f"other threads run in this process ({running}): no fork")
 
 
 @pytest.fixture
