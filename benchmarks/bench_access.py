@@ -300,7 +300,7 @@ def _compare_peers(Access, repeat: int, quick: bool) -> list[Table]:  # noqa: N8
              f"{network.n_edges} edges, {len(facilities)} facility-type pairs, "
              f"{len(limits)} types; best of {repeat}")
     table = Table(title)
-    table.rows.append(Row("planner (snap, contract, compiled Dijkstra per type)", t_planner))
+    table.rows.append(Row("planner (snap, contract, one bounded Dijkstra per type)", t_planner))
     table.rows.append(Row("networkx multi-source Dijkstra per type", t_multi))
     table.rows.append(Row("networkx loop, one Dijkstra per facility (OSMnx tutorials)",
                           t_loop))
