@@ -246,13 +246,18 @@ def check_basemap(write_options: dict | None) -> None:
 # --------------------------------------------------------------------------- printing
 
 
+#: Terminal columns of a progress line's stage name (padded to this width).
+PROGRESS_LABEL_COLUMNS = 16
+
+
 def progress(stage: str, seconds: float) -> None:
     """Print a finished stage and its duration on stderr (a :data:`planner.timing.Progress`)."""
     RUN["stage"] = stage
     label = STAGES_ZH.get(stage, stage) if settings.lang == "zh" else stage
-    # a Chinese character takes two columns of the terminal
-    padding = " " * max(12 - len(label) - len(CJK.findall(label)), 0)
-    click.echo(f"  {label}{padding} {seconds:8.2f} {pick('秒', 's')}", err=True)
+    # a Chinese character takes two columns of the terminal; the longest stage
+    # names (network_quality) still leave the seconds in one column
+    padding = " " * max(PROGRESS_LABEL_COLUMNS - len(label) - len(CJK.findall(label)), 0)
+    click.echo(f"  {label}{padding} {seconds:6.2f} {pick('秒', 's')}", err=True)
 
 
 def _community_names(communities, lang: str):
