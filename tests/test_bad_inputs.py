@@ -796,10 +796,14 @@ def _interrupt(out: Path, signum: int, moment: str) -> int:
                                  "SIGINT-gpkg-written", "SIGTERM-map-written"])
 def test_a_real_signal_leaves_the_old_or_the_new_result(tmp_path, good_result, signum, moment):
     out = tmp_path / "out"
-    shutil.copytree(good_result, out)
-    before = snapshot(out)
-    code = _interrupt(out, signum, moment)
-    after = snapshot(out)
+    for _attempt in range(3):  # on a busy machine the signal may come after the run's end
+        shutil.rmtree(out, ignore_errors=True)
+        shutil.copytree(good_result, out)
+        before = snapshot(out)
+        code = _interrupt(out, signum, moment)
+        after = snapshot(out)
+        if code != 0:
+            break
     assert code != 0  # the signal came before the end of the run
     # interrupted before the swap: the earlier result, byte for byte; during it: the new one
     assert after == before or (sorted(after) == sorted(before)
