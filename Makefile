@@ -20,10 +20,17 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	PYTHONWARNINGS=ignore $(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(VENV)/.installed $@
 
+# An editable install leaves the package's own modules uncompiled, and with
+# PYTHONDONTWRITEBYTECODE set every run would compile them again (~0.3 s of each
+# run's start): compileall writes the bytecode of the changed ones.
+COMPILE := $(BIN)/python -m compileall -q planner > /dev/null
+
 demo: $(VENV)/.installed
+	$(COMPILE)
 	$(BIN)/planner demo --out $(OUT)
 
 test: $(VENV)/.installed-test
+	$(COMPILE)
 	$(BIN)/python -m pytest
 
 $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
@@ -32,6 +39,7 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	touch $(VENV)/.installed $(VENV)/.installed-test $@
 
 bench: $(VENV)/.installed-bench
+	$(COMPILE)
 	$(BIN)/python -m benchmarks
 
 lint: $(VENV)/.installed-test
