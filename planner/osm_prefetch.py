@@ -3,7 +3,7 @@
 :func:`write_selection` and :func:`assemble_relations` are the two passes of
 :mod:`planner.osm_reader` that run in C++ (the selected nodes and ways as
 OPL text, then the multipolygon and boundary relations). They hold the GIL
-for 0.3 s on a city of 250,000 nodes and 2.5–3 s on one of a million, while
+for about 0.3 s on a city of 250,000 nodes and 1.3 s on one of a million, while
 ``planner analyze`` spends its first second importing pandas, geopandas,
 scipy … on one core. :func:`prefetch_selection` runs both passes in a forked
 child meanwhile; :func:`planner.osm_reader.open_osm` then takes the prepared
