@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from planner.tag_syntax import CONDITION
+
 LEVELS = ("block", "5min", "10min", "15min")
 NAME_KEYS = ("name", "name:zh", "official_name")
-_KEY = r"[A-Za-z_][\w:.\-]*"
-_CONDITION = re.compile(
-    rf"^(?:!(?P<absent>{_KEY})|(?P<key>{_KEY})\s*(?P<op>!=|=|~)\s*(?P<value>.+))$")
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ class TagRule:
     def parse(cls, text: str) -> TagRule:
         conditions = []
         for part in text.split("&"):
-            match = _CONDITION.match(part.strip())
+            match = CONDITION.match(part.strip())
             if match is None:
                 message = f"cannot parse condition {part.strip()!r}"
                 raise ValueError(message)

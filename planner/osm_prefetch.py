@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from planner.tag_syntax import rule_keys
 
 #: Keys every run needs on features, besides those the catalogue's rules name.
 BASE_FEATURE_KEYS = (
@@ -150,9 +151,6 @@ def assemble_relations(path: Path, index, manager, key_set):
 
 # --------------------------------------------------------------------------- catalogue keys
 
-_KEY = r"[A-Za-z_][\w:.\-]*"
-#: A condition of a tag rule (:class:`planner.catalogue_model.TagRule`), for its key only.
-_CONDITION = re.compile(rf"^(?:!(?P<absent>{_KEY})|(?P<key>{_KEY})\s*(?:!=|=|~)\s*.+)$")
 #: The rule lists of the catalogue's tables that name OSM keys
 #: (:meth:`planner.catalogue_model.Catalogue.feature_keys`).
 _RULE_FIELDS = {"types": ("tags", "weak_tags"), "name_rules": ("conflicting_tags",),
@@ -189,9 +187,7 @@ def catalogue_feature_keys(path: str | Path | None = None) -> list[str] | None:
             for entry in entries:
                 for name in fields:
                     for rule in entry.get(name, []):
-                        for part in rule.split("&"):
-                            match = _CONDITION.match(part.strip())
-                            keys.add(match["absent"] or match["key"])
+                        keys |= rule_keys(rule)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # not a catalogue this reading understands: no prefetch
     return sorted(keys)

@@ -221,3 +221,15 @@ def test_the_cli_reads_ahead(helsinki_pbf, tmp_path, forkable, taken):
     assert taken == [True]
     assert osm_prefetch._pending is None
     assert os.listdir(tmp_path) == ["out"]
+
+
+def test_rule_keys_read_the_catalogues_grammar():
+    """The keys of a rule as the catalogue's parser reads them; a broken condition refused."""
+    from planner.catalogue_model import TagRule
+    from planner.tag_syntax import rule_keys
+
+    text = "amenity=school|kindergarten & !disused:amenity & isced:level~^[12] & name!=x"
+    assert rule_keys(text) == TagRule.parse(text).keys == {
+        "amenity", "disused:amenity", "isced:level", "name"}
+    with pytest.raises(ValueError, match="cannot parse condition"):
+        rule_keys("amenity school")
